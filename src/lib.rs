@@ -1,0 +1,45 @@
+//! # sightline
+//!
+//! Real-time image classification (EfficientNet-Lite0, ImageNet-1k) that runs in the browser on
+//! WebGPU (burn-wgpu compiled to WebAssembly) or on the CPU, and natively through the same code.
+//!
+//! Rust owns the maths: preprocessing (bilinear resize, crop, normalisation), the networks
+//! (burn Modules), softmax and top-k live here once, shared by the CLI, this library and the
+//! browser package.
+//!
+//! ```no_run
+//! use sightline::{ClassifierOptions, Image, ImageClassifier, cpu_device};
+//!
+//! # fn main() -> Result<(), sightline::Error> {
+//! let weights = std::fs::read("models/efficientnet-lite0.safetensors").expect("weights");
+//! let classifier = ImageClassifier::from_bytes(&weights, &cpu_device(), ClassifierOptions::default())?;
+//! let pixels = vec![128u8; 64 * 48 * 4]; // RGBA, e.g. from a canvas
+//! let result = classifier.classify(&Image::from_rgba(&pixels, 64, 48)?)?;
+//! for class in &result.classes {
+//!     println!("{:>6.2}%  {}", class.score * 100.0, class.label);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Layout
+//! `model` (burn Modules, weight loading) ← `task` (pre/post-processing, labels, options) ←
+//! the CLI (`src/bin`) and the wasm binding (`src/wasm`, browser only).
+
+mod backend;
+mod error;
+mod image;
+pub mod model;
+pub mod postprocess;
+pub mod preprocess;
+mod task;
+
+#[cfg(target_family = "wasm")]
+mod wasm;
+
+#[cfg(not(target_family = "wasm"))]
+pub use backend::wgpu_device;
+pub use backend::{BackendKind, cpu_device};
+pub use error::{Error, ErrorKind, Result};
+pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use task::{Category, Classification, ClassifierOptions, ImageClassifier, imagenet_label};

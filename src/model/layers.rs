@@ -1,0 +1,150 @@
+//! Building blocks shared by the networks: a convolution with its activation, loaded from
+//! weights (with BatchNorm folded into the convolution at load time).
+
+use burn::module::{Module, Param};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::tensor::activation::leaky_relu;
+use burn::tensor::{Device, Tensor};
+
+use super::weights::{Weights, tensor};
+use crate::error::Result;
+
+/// The activation after a convolution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// None (linear output).
+    Identity,
+    /// `min(max(x, 0), 6)` (EfficientNet-Lite).
+    Relu6,
+    /// `x` if positive, else `slope * x` (NanoDet uses slope 0.1).
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    fn apply(self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu6 => x.clamp(0.0, 6.0),
+            Activation::LeakyRelu(slope) => leaky_relu(x, slope),
+        }
+    }
+}
+
+/// Shape of a convolution: channels, square kernel, stride, groups and padding.
+#[derive(Debug, Clone)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    /// Groups (`cin` for a depthwise convolution).
+    pub groups: usize,
+    /// Padding: TF "SAME" (asymmetric) or explicit symmetric.
+    pub padding: PaddingConfig2d,
+    /// Activation after the convolution.
+    pub act: Activation,
+}
+
+impl ConvSpec {
+    /// A convolution with symmetric zero padding `pad`.
+    pub fn padded(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, act: Activation) -> Self {
+        Self {
+            cin,
+            cout,
+            kernel,
+            stride,
+            groups: 1,
+            padding: PaddingConfig2d::Explicit(pad, pad, pad, pad),
+            act,
+        }
+    }
+
+    /// A convolution with TensorFlow "SAME" padding (extra row/column at the bottom/right).
+    pub fn same(cin: usize, cout: usize, kernel: usize, stride: usize, groups: usize, act: Activation) -> Self {
+        Self {
+            cin,
+            cout,
+            kernel,
+            stride,
+            groups,
+            padding: PaddingConfig2d::Same,
+            act,
+        }
+    }
+
+    fn weight_shape(&self) -> [usize; 4] {
+        [self.cout, self.cin / self.groups, self.kernel, self.kernel]
+    }
+}
+
+/// A 2D convolution (with bias) followed by an activation.
+#[derive(Module, Debug)]
+pub struct ConvAct {
+    conv: Conv2d,
+    #[module(skip)]
+    act: Activation,
+}
+
+impl ConvAct {
+    /// Loads `{name}.weight` and `{name}.bias` (BatchNorm already folded, as in NanoDet's file).
+    pub fn load(w: &Weights<'_>, name: &str, spec: ConvSpec, device: &Device) -> Result<Self> {
+        let weight = w.values(&format!("{name}.weight"), &spec.weight_shape())?;
+        let bias = w.values(&format!("{name}.bias"), &[spec.cout])?;
+        Ok(Self::from_values(weight, bias, spec, device))
+    }
+
+    /// Loads a bias-free convolution `{conv}.weight` followed by BatchNorm `{bn}.*`, folding the
+    /// BatchNorm (epsilon `eps`) into the convolution's weight and bias.
+    pub fn load_with_bn(
+        w: &Weights<'_>,
+        conv: &str,
+        bn: &str,
+        eps: f64,
+        spec: ConvSpec,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut weight = w.values(&format!("{conv}.weight"), &spec.weight_shape())?;
+        let c = [spec.cout];
+        let gamma = w.values(&format!("{bn}.weight"), &c)?;
+        let beta = w.values(&format!("{bn}.bias"), &c)?;
+        let mean = w.values(&format!("{bn}.running_mean"), &c)?;
+        let var = w.values(&format!("{bn}.running_var"), &c)?;
+        let per_out = weight.len() / spec.cout;
+        let mut bias = vec![0.0f32; spec.cout];
+        for o in 0..spec.cout {
+            let scale = f64::from(gamma[o]) / (f64::from(var[o]) + eps).sqrt();
+            for v in &mut weight[o * per_out..(o + 1) * per_out] {
+                *v = (f64::from(*v) * scale) as f32;
+            }
+            bias[o] = (f64::from(beta[o]) - f64::from(mean[o]) * scale) as f32;
+        }
+        Ok(Self::from_values(weight, bias, spec, device))
+    }
+
+    fn from_values(weight: Vec<f32>, bias: Vec<f32>, spec: ConvSpec, device: &Device) -> Self {
+        let shape = spec.weight_shape();
+        Self {
+            conv: Conv2d {
+                weight: Param::from_tensor(tensor(weight, shape, device)),
+                bias: Some(Param::from_tensor(tensor(bias, [spec.cout], device))),
+                stride: [spec.stride; 2],
+                kernel_size: [spec.kernel; 2],
+                dilation: [1, 1],
+                groups: spec.groups,
+                padding: spec.padding,
+            },
+            act: spec.act,
+        }
+    }
+
+    /// # Shapes
+    /// `[b, cin, h, w]` → `[b, cout, h', w']`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act.apply(self.conv.forward(x))
+    }
+}

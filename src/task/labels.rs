@@ -1,0 +1,34 @@
+//! Class names of the default models.
+
+use std::sync::OnceLock;
+
+/// `index<TAB>wnid<TAB>name`, the 1000 ImageNet-1k classes in standard order.
+const IMAGENET: &str = include_str!("imagenet1k_labels.txt");
+
+fn imagenet() -> &'static [&'static str] {
+    static LABELS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    LABELS.get_or_init(|| {
+        IMAGENET
+            .lines()
+            .map(|line| line.rsplit('\t').next().unwrap_or(line))
+            .collect()
+    })
+}
+
+/// The readable name of ImageNet-1k class `index` (0-based), or `""` when out of range.
+pub fn imagenet_label(index: usize) -> &'static str {
+    imagenet().get(index).copied().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imagenet_has_1000_names() {
+        assert_eq!(imagenet().len(), 1000);
+        assert_eq!(imagenet_label(0), "tench");
+        assert_eq!(imagenet_label(249), "Alaskan Malamute");
+        assert_eq!(imagenet_label(1000), "");
+    }
+}

@@ -1,0 +1,87 @@
+// The demo page end to end: a fake webcam showing a real photo, and the overlay it draws.
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launch, openPage, ROOT, startServer } from "./helpers.mjs";
+import { writeY4m } from "./y4m.mjs";
+
+let server;
+let base;
+const clip = join(mkdtempSync(join(tmpdir(), "sightline-")), "coffee.y4m");
+
+before(async () => {
+  ({ server, url: base } = await startServer());
+  writeY4m(join(ROOT, "tests/fixtures/coffee/image_rgb_u8.npy"), clip);
+});
+
+after(() => server?.close());
+
+test("a fake webcam showing coffee.png makes the demo show espresso for consecutive frames", { timeout: 600_000 }, async () => {
+  const browser = await launch([`--use-file-for-fake-video-capture=${clip}`]);
+  try {
+    const h = await openPage(browser, `${base}/www/demo/`);
+    const { page } = h;
+    await page.waitForFunction(() => document.getElementById("status").dataset.state !== "loading", null, { timeout: 300_000 });
+    assert.equal(await page.$eval("#status", (e) => e.dataset.state), "ready", await page.textContent("#status"));
+    assert.equal(await page.$eval("#status", (e) => e.dataset.backend), "webgpu", "the demo runs on WebGPU");
+    await page.click("#camera-start");
+    const seen = [];
+    for (let frame = 1; frame <= 3; frame++) {
+      await page.waitForFunction((n) => Number(document.getElementById("stats").dataset.frames) >= n, frame, { timeout: 120_000 });
+      seen.push(await page.$eval("#result", (e) => e.dataset.top1));
+    }
+    assert.deepEqual(seen, ["espresso", "espresso", "espresso"]);
+    assert.match(await page.textContent("#stats"), /webgpu · [\d.]+ ms per frame · [\d.]+ FPS/);
+    // The overlay really has the bars drawn on it (non-transparent pixels in the bar area).
+    const painted = await page.$eval("#overlay", (c) => {
+      const d = c.getContext("2d").getImageData(0, 0, Math.min(c.width, 200), 30).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    assert.ok(painted > 500, `overlay has ${painted} painted pixels`);
+    await page.click("#camera-stop");
+    h.assertClean();
+    await h.close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a denied camera shows a clear message, not a console error", { timeout: 300_000 }, async () => {
+  const browser = await launch();
+  try {
+    const h = await openPage(browser, `${base}/www/demo/?backend=cpu`, {
+      initScript: () => {
+        navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+      },
+    });
+    const { page } = h;
+    await page.waitForFunction(() => document.getElementById("status").dataset.state === "ready", null, { timeout: 120_000 });
+    await page.click("#camera-start");
+    await page.waitForFunction(() => !document.getElementById("message").hidden);
+    assert.match(await page.textContent("#message"), /denied/);
+    h.assertClean();
+    await h.close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test("without WebGPU the demo says it fell back to the CPU, and why", { timeout: 300_000 }, async () => {
+  const browser = await launch();
+  try {
+    const h = await openPage(browser, `${base}/www/demo/`, {
+      initScript: () => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }),
+    });
+    const { page } = h;
+    await page.waitForFunction(() => document.getElementById("status").dataset.state === "ready", null, { timeout: 120_000 });
+    assert.match(await page.textContent("#status"), /Ready on cpu — fell back to CPU: WebGPU is not available/);
+    h.assertClean();
+    await h.close();
+  } finally {
+    await browser.close();
+  }
+});

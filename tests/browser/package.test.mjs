@@ -1,0 +1,56 @@
+// `npm pack` → install the tarball into a separate app → a minimal page imports it and
+// classifies, with the weights served from the package's own files.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync, copyFileSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { launch, openPage, ROOT, startServer } from "./helpers.mjs";
+
+let server;
+let browser;
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+test("the packed npm package works in a separate app, weights from its own files", { timeout: 600_000 }, async () => {
+  const app = mkdtempSync(join(tmpdir(), "sightline-app-"));
+  // --ignore-scripts: the wasm is already built by scripts/build.sh.
+  const packed = execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", app], { cwd: ROOT });
+  const [{ filename, files }] = JSON.parse(packed);
+  const names = files.map((f) => f.path);
+  for (const must of ["www/lib/sightline.js", "www/lib/sightline.d.ts", "pkg/sightline_bg.wasm", "pkg/sightline.js",
+    "models/efficientnet-lite0.safetensors", "models/efficientnet-lite0.LICENSE", "LICENSE"]) {
+    assert.ok(names.includes(must), `package lacks ${must}`);
+  }
+  assert.ok(!names.some((n) => n.startsWith("src/") || n.startsWith("tests/")), "package holds only what users need");
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", join(app, filename)], { cwd: app, stdio: "ignore" });
+  copyFileSync(join(ROOT, "tests/fixtures/images/coffee.png"), join(app, "coffee.png"));
+  writeFileSync(
+    join(app, "index.html"),
+    `<!doctype html><meta charset="utf-8"><script type="module">
+      import { ImageClassifier } from "./node_modules/sightline/www/lib/sightline.js";
+      const img = new Image(); img.src = "coffee.png"; await img.decode();
+      const c = await ImageClassifier.create({ backend: "cpu" });
+      window.result = await c.classify(img);
+    </script>`,
+  );
+  ({ server } = await startServer(app));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  browser = await launch();
+  const h = await openPage(browser, "about:blank");
+  const requests = [];
+  h.page.on("request", (r) => requests.push(r.url()));
+  await h.page.goto(`${base}/index.html`);
+  await h.page.waitForFunction(() => window.result, null, { timeout: 120_000 });
+  const result = await h.page.evaluate(() => window.result);
+  assert.equal(result.classes[0].label, "espresso");
+  assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/models/efficientnet-lite0.safetensors`), requests.join("\n"));
+  assert.ok(requests.every((u) => u.startsWith(base)), `only the app's own origin is contacted:\n${requests.join("\n")}`);
+  assert.ok(readdirSync(join(app, "node_modules/sightline/models")).includes("efficientnet-lite0.safetensors"));
+  h.assertClean();
+  await h.close();
+});

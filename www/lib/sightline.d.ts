@@ -1,0 +1,74 @@
+// Type declarations for sightline's browser API.
+
+/** The compute backend: `"auto"` tries WebGPU and falls back to the CPU. */
+export type Backend = "auto" | "webgpu" | "cpu";
+
+/** Anything `classify` accepts. Raw pixels are RGBA, row-major, `width * height * 4` bytes. */
+export type ImageSource =
+  | HTMLImageElement
+  | HTMLVideoElement
+  | HTMLCanvasElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | ImageData
+  | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
+
+/** Where the weights come from: a URL, or the bytes of a `.safetensors` file. */
+export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
+
+export interface ImageClassifierOptions {
+  /** Default `"auto"`. */
+  backend?: Backend;
+  /** How many classes to return, best first (1–1000). Default 5. */
+  topK?: number;
+  /** `"crop"` (default: shorter side to 256, centre 224×224) or `"stretch"` (whole image to 224×224). */
+  resize?: "crop" | "stretch";
+  /** Default: the EfficientNet-Lite0 weights shipped in this package. */
+  model?: ModelSource;
+  /** Default: the wasm module shipped in this package. */
+  wasm?: string | URL;
+}
+
+export interface Category {
+  /** 0-based ImageNet-1k class index. */
+  index: number;
+  /** Readable class name. */
+  label: string;
+  /** Softmax probability, 0–1. */
+  score: number;
+}
+
+export interface ClassificationResult {
+  /** The `topK` classes, best first. */
+  classes: Category[];
+  /** Wall time of this call (pixel read-out, inference and read-back), in milliseconds. */
+  inferenceMs: number;
+  /** The backend that ran it. */
+  backend: "webgpu" | "cpu";
+}
+
+export declare class ImageClassifier {
+  private constructor();
+  /** Loads the model and warms it up, so the first `classify` is not the slow one. */
+  static create(options?: ImageClassifierOptions): Promise<ImageClassifier>;
+  /** The backend that runs. */
+  readonly backend: "webgpu" | "cpu";
+  /** Why `"auto"` fell back to the CPU, or `null`. */
+  readonly fallbackReason: string | null;
+  classify(source: ImageSource): Promise<ClassificationResult>;
+  /** Changes `topK` / `resize`; on error nothing changes. */
+  setOptions(options: Pick<ImageClassifierOptions, "topK" | "resize">): Promise<void>;
+  /** Frees the model; later calls reject with `ClosedError`. */
+  close(): Promise<void>;
+}
+
+/** The largest accepted image width or height. */
+export declare const MAX_SIDE: number;
+
+export declare class SightlineError extends Error {}
+export declare class InvalidImageError extends SightlineError {}
+export declare class InvalidOptionsError extends SightlineError {}
+export declare class ModelLoadError extends SightlineError {}
+export declare class BackendUnavailableError extends SightlineError {}
+export declare class InferenceError extends SightlineError {}
+export declare class ClosedError extends SightlineError {}

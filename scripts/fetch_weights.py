@@ -213,6 +213,10 @@ def read_tfjs(manifest_bytes, bin_bytes):
                 chunk = bin_bytes[offset:offset + 4 * numel]
                 values = struct.unpack(f"<{numel}f", chunk)
                 offset += 4 * numel
+            elif dtype in ("int32", "bool"):
+                # Graph constants (shapes, permutations, axes): not weights.
+                offset += (4 if dtype == "int32" else 1) * numel
+                continue
             else:
                 fail(f"unsupported TF.js weight dtype {dtype} for {w['name']}")
             out[w["name"]] = (list(w["shape"]), values)

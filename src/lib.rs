@@ -42,4 +42,7 @@ pub use backend::wgpu_device;
 pub use backend::{BackendKind, cpu_device};
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat};
-pub use task::{Category, Classification, ClassifierOptions, ImageClassifier, imagenet_label};
+pub use task::{
+    BoundingBox, Category, Classification, ClassifierOptions, Detection, DetectorOptions, ImageClassifier,
+    ObjectDetector, coco_index, coco_label, imagenet_label,
+};

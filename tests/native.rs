@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sightline::preprocess::{ChannelOrder, Normalize, Resize, preprocess};
-use sightline::{ClassifierOptions, ErrorKind, Image, ImageClassifier, cpu_device, wgpu_device};
+use burn::tensor::{Device, Tensor, TensorData};
+use sightline::{
+    ClassifierOptions, DetectorOptions, ErrorKind, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
+};
 
 const IMAGES: [&str; 4] = ["chelsea", "coffee", "dog", "person"];
 const MODES: [(&str, Resize); 2] = [("crop224", Resize::CenterCrop), ("stretch224", Resize::Stretch)];
@@ -98,7 +101,7 @@ fn check_logits(classifier: &ImageClassifier, tol: f32, backend: &str) {
             let got: Vec<f32> = classifier
                 .forward(input)
                 .into_data()
-                .into_vec()
+                .try_into_vec()
                 .expect("f32 logits");
             let d = max_abs_diff(&got, &expected);
             println!("{backend} {name}/{mode}: max |Δlogit| = {d:.2e}");
@@ -233,4 +236,201 @@ fn cli_json_passes_compare_py() {
         .expect("run the CLI");
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("cannot"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detector (NanoDet-g-416)
+// ---------------------------------------------------------------------------------------------
+
+/// Bounds from the reference's tolerance table.
+const CLS_TOL: f32 = 1e-4;
+const REG_TOL: f32 = 1e-3;
+/// Relative bound for intermediates: max |Δ| / max |reference|.
+const INTERMEDIATE_REL_TOL: f32 = 1e-4;
+
+fn detector_weights() -> Vec<u8> {
+    let path = root().join("models/nanodet-g-416.safetensors");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display())
+    })
+}
+
+fn reference_options() -> DetectorOptions {
+    // The reference det.json keeps every candidate above 0.05, at most 100.
+    DetectorOptions::default().with_score_threshold(0.05).with_max_results(100)
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec().expect("f32 data")
+}
+
+fn input_tensor(name: &str, device: &Device) -> Tensor<4> {
+    let (shape, data) = npy_f32(&fixture(&format!("{name}/det_input.npy")));
+    assert_eq!(shape, vec![1, 3, 416, 416]);
+    Tensor::from_data(TensorData::new(data, [1, 3, 416, 416]), device)
+}
+
+#[test]
+fn detector_preprocessing_reproduces_reference_inputs() {
+    let d = ObjectDetector::from_bytes(&detector_weights(), &cpu_device(), DetectorOptions::default()).expect("load");
+    for name in IMAGES {
+        let (px, w, h) = npy_rgb(name);
+        let got = d.preprocess(&Image::from_rgb(&px, w, h).expect("valid"));
+        let (_, expected) = npy_f32(&fixture(&format!("{name}/det_input.npy")));
+        let diff = max_abs_diff(&got.data, &expected);
+        assert!(diff <= 1e-4, "{name}: detector preprocessing differs by {diff}");
+    }
+}
+
+fn check_detector(device: &Device, backend: &str) {
+    let d = ObjectDetector::from_bytes(&detector_weights(), device, reference_options()).expect("load");
+    // Intermediates of `dog`.
+    let x = input_tensor("dog", device);
+    let c = d.model().backbone(x);
+    let p = d.model().neck(c.clone());
+    for (label, t) in ["C3", "C4", "C5"].into_iter().zip(c).chain(["P3", "P4", "P5"].into_iter().zip(p)) {
+        let (shape, expected) = npy_f32(&fixture(&format!("dog/intermediates/nanodet_{label}.npy")));
+        assert_eq!(t.dims().to_vec(), shape, "{label} shape");
+        let got = to_vec(t);
+        let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let rel = max_abs_diff(&got, &expected) / scale;
+        println!("{backend} dog {label}: relative max |Δ| = {rel:.2e}");
+        assert!(rel <= INTERMEDIATE_REL_TOL, "{backend} {label}: relative difference {rel}");
+    }
+    // The six raw outputs of every reference input.
+    for name in IMAGES {
+        let levels = d.model().forward(input_tensor(name, device));
+        for (level, stride) in levels.into_iter().zip([8, 16, 32]) {
+            for (what, t, tol) in [("cls", level.cls, CLS_TOL), ("reg", level.reg, REG_TOL)] {
+                let (shape, expected) = npy_f32(&fixture(&format!("{name}/det_{what}{stride}.npy")));
+                assert_eq!(t.dims().to_vec(), shape);
+                let diff = max_abs_diff(&to_vec(t), &expected);
+                println!("{backend} {name} {what}{stride}: max |Δ| = {diff:.2e}");
+                assert!(diff <= tol, "{backend} {name} {what}{stride}: differs by {diff} (bound {tol})");
+            }
+        }
+    }
+}
+
+#[test]
+fn detector_matches_reference_on_cpu() {
+    check_detector(&cpu_device(), "cpu");
+}
+
+#[test]
+fn detector_matches_reference_on_wgpu() {
+    let device = wgpu_device().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    check_detector(&device, "wgpu");
+}
+
+fn detections_json(detections: &[sightline::Detection]) -> String {
+    let items: Vec<String> = detections
+        .iter()
+        .map(|d| {
+            format!(
+                r#"{{"x":{},"y":{},"width":{},"height":{},"score":{},"class":{},"label":"{}"}}"#,
+                d.bbox.x, d.bbox.y, d.bbox.width, d.bbox.height, d.score, d.index, d.label
+            )
+        })
+        .collect();
+    format!(r#"{{"detections":[{}]}}"#, items.join(","))
+}
+
+fn compare_py(project: &Path, reference: &Path, loose: bool) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/tools/compare.py")).arg(project).arg(reference);
+    if loose {
+        cmd.arg("--loose");
+    }
+    let out = cmd.output().expect("run compare.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(out.status.success(), "compare.py failed for {}:\n{report}", project.display());
+}
+
+/// Decode + NMS from the reference input tensors must match `det.json` under compare.py strict.
+#[test]
+fn decoded_detections_from_reference_inputs_pass_compare_py_strict() {
+    let device = cpu_device();
+    let d = ObjectDetector::from_bytes(&detector_weights(), &device, reference_options()).expect("load");
+    let out = std::env::temp_dir().join(format!("sightline-det-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("temp dir");
+    for name in IMAGES {
+        let (_, data) = npy_f32(&fixture(&format!("{name}/det_input.npy")));
+        let packed = to_vec(d.forward(data));
+        let reference = std::fs::read_to_string(fixture(&format!("{name}/det.json"))).expect("det.json");
+        let field = |key: &str| -> u32 {
+            reference
+                .split(&format!("\"{key}\":"))
+                .nth(1)
+                .and_then(|s| s.split(',').next())
+                .map(|s| s.trim().parse().expect("number"))
+                .expect("size in det.json")
+        };
+        let detections = d.postprocess(&packed, field("width"), field("height")).expect("decode");
+        assert!(detections.len() <= 100);
+        let path = out.join(format!("{name}.json"));
+        std::fs::write(&path, detections_json(&detections)).expect("write");
+        compare_py(&path, &fixture(&format!("{name}/det.json")), false);
+    }
+}
+
+/// `sightline detect --json` end to end from the image files, under compare.py `--loose`.
+#[test]
+fn cli_detect_json_passes_compare_py_loose() {
+    let out = std::env::temp_dir().join(format!("sightline-cli-det-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("temp dir");
+    for (name, file) in [("chelsea", "chelsea.png"), ("coffee", "coffee.png"), ("dog", "dog.jpg"), ("person", "person.jpg")] {
+        let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
+            .args(["detect", "--json", "--score-threshold", "0.05"])
+            .arg(fixture(&format!("images/{file}")))
+            .output()
+            .expect("run the CLI");
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let stdout = String::from_utf8(run.stdout).expect("utf8");
+        assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object");
+        let path = out.join(format!("{name}.json"));
+        std::fs::write(&path, stdout).expect("write");
+        compare_py(&path, &fixture(&format!("{name}/det.json")), true);
+    }
+    // --draw writes a labelled image of the same size.
+    let drawn = out.join("dog-boxes.png");
+    let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["detect", "--draw"])
+        .arg(&drawn)
+        .arg(fixture("images/dog.jpg"))
+        .output()
+        .expect("run the CLI");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("dog") && text.contains("bicycle"), "{text}");
+    let img = image::open(&drawn).expect("drawn image").into_rgb8();
+    assert_eq!(img.dimensions(), (768, 576));
+    let original = image::open(fixture("images/dog.jpg")).expect("dog.jpg").into_rgb8();
+    let changed = img.pixels().zip(original.pixels()).filter(|(a, b)| a != b).count();
+    assert!(changed > 1000, "boxes were drawn ({changed} pixels changed)");
+}
+
+#[test]
+fn detector_bad_input_and_options_are_named_errors() {
+    let weights = detector_weights();
+    let device = cpu_device();
+    let e = ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default().with_iou_threshold(2.0)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+    // The classifier's weights are not the detector's: a clear ModelLoad error naming a tensor.
+    let e = ObjectDetector::from_bytes(&classifier_weights(), &device, DetectorOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelLoad);
+    assert!(e.message().contains("backbone.stages.0.weight"), "{e}");
+    let e = ObjectDetector::from_bytes(&weights[..weights.len() - 1], &device, DetectorOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelLoad);
+    let mut d = ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default()).expect("load");
+    assert_eq!(d.set_options(DetectorOptions::default().with_max_results(0)).unwrap_err().kind(), ErrorKind::InvalidOptions);
+    assert_eq!(d.options().max_results, 100, "a rejected update changes nothing");
+    // Tiny and extreme images still work.
+    let px = [10u8, 200, 30, 255];
+    d.detect(&Image::from_rgba(&px, 1, 1).expect("valid")).expect("1x1 detects");
+    let (px, w, h) = npy_rgb("dog");
+    let found = d.detect(&Image::from_rgb(&px, w, h).expect("valid")).expect("detect");
+    let labels: Vec<&str> = found.iter().map(|x| x.label).collect();
+    assert!(labels.contains(&"dog") && labels.contains(&"bicycle"), "{labels:?}");
 }

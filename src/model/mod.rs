@@ -1,8 +1,10 @@
 //! The networks, as burn Modules, and their weight loading. No I/O, no labels, no wasm here.
 
 mod efficientnet_lite;
+mod nanodet;
 mod layers;
 mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig};
+pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
 pub use weights::Weights;

@@ -1,5 +1,7 @@
 //! Network output → results: pure functions over `&[f32]`, shared by every front end.
 
 mod classify;
+mod detect;
 
 pub use classify::{softmax, top_k};
+pub use detect::{Candidate, Corners, Level, decode_level, iou, nms_per_class};

@@ -181,7 +181,7 @@ impl ImageClassifier {
 
 /// The f32 values of read-back tensor data.
 pub(crate) fn read_f32(data: TensorData) -> Result<Vec<f32>> {
-    data.into_vec::<f32>()
+    data.try_into_vec::<f32>()
         .map_err(|e| Error::inference(format!("unexpected output data: {e:?}")))
 }
 

@@ -9,11 +9,14 @@ import { writeY4m } from "./y4m.mjs";
 
 let server;
 let base;
-const clip = join(mkdtempSync(join(tmpdir(), "sightline-")), "coffee.y4m");
+const clips = mkdtempSync(join(tmpdir(), "sightline-"));
+const clip = join(clips, "coffee.y4m");
+const dogClip = join(clips, "dog.y4m");
 
 before(async () => {
   ({ server, url: base } = await startServer());
   writeY4m(join(ROOT, "tests/fixtures/coffee/image_rgb_u8.npy"), clip);
+  writeY4m(join(ROOT, "tests/fixtures/dog/image_rgb_u8.npy"), dogClip);
 });
 
 after(() => server?.close());
@@ -78,7 +81,44 @@ test("without WebGPU the demo says it fell back to the CPU, and why", { timeout:
     });
     const { page } = h;
     await page.waitForFunction(() => document.getElementById("status").dataset.state === "ready", null, { timeout: 120_000 });
-    assert.match(await page.textContent("#status"), /Ready on cpu — fell back to CPU: WebGPU is not available/);
+    assert.match(await page.textContent("#status"), /Ready: classify on cpu — fell back to CPU: WebGPU is not available/);
+    h.assertClean();
+    await h.close();
+  } finally {
+    await browser.close();
+  }
+});
+
+test("in detect mode, a fake webcam showing dog.jpg gets boxes labelled dog and bicycle", { timeout: 600_000 }, async () => {
+  const browser = await launch([`--use-file-for-fake-video-capture=${dogClip}`]);
+  try {
+    const h = await openPage(browser, `${base}/www/demo/?mode=detect`);
+    const { page } = h;
+    await page.waitForFunction(() => document.getElementById("status").dataset.state !== "loading", null, { timeout: 300_000 });
+    assert.equal(await page.$eval("#status", (e) => e.dataset.backend), "webgpu", await page.textContent("#status"));
+    // Lower the display threshold a little: the webcam path adds YUV 4:2:0 colour loss.
+    await page.$eval("#score", (e) => {
+      e.value = "0.3";
+      e.dispatchEvent(new Event("input"));
+    });
+    await page.click("#camera-start");
+    const seen = [];
+    for (let frame = 1; frame <= 2; frame++) {
+      await page.waitForFunction((n) => Number(document.getElementById("stats").dataset.frames) >= n, frame, { timeout: 180_000 });
+      seen.push((await page.$eval("#objects", (e) => e.dataset.labels)).split(","));
+    }
+    for (const labels of seen) {
+      assert.ok(labels.includes("dog") && labels.includes("bicycle"), `labels: ${labels}`);
+    }
+    // Boxes are drawn: the overlay has coloured pixels well inside the picture.
+    const painted = await page.$eval("#overlay", (c) => {
+      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    assert.ok(painted > 2000, `overlay has ${painted} painted pixels`);
+    await page.click("#camera-stop");
     h.assertClean();
     await h.close();
   } finally {

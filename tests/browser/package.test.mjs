@@ -31,7 +31,7 @@ test("the packed npm package works in a separate app, weights from its own files
   copyFileSync(join(ROOT, "tests/fixtures/images/coffee.png"), join(app, "coffee.png"));
   writeFileSync(
     join(app, "index.html"),
-    `<!doctype html><meta charset="utf-8"><script type="module">
+    `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
       import { ImageClassifier } from "./node_modules/sightline/www/lib/sightline.js";
       const img = new Image(); img.src = "coffee.png"; await img.decode();
       const c = await ImageClassifier.create({ backend: "cpu" });

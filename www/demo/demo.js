@@ -1,5 +1,5 @@
-// The demo page: webcam or image → ImageClassifier → top-5 bars drawn over the picture.
-import { ImageClassifier } from "../lib/sightline.js";
+// The demo page: webcam or image → classifier and/or detector → results drawn over the picture.
+import { ImageClassifier, ObjectDetector, drawDetections } from "../lib/sightline.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -7,11 +7,16 @@ const still = $("still");
 const overlay = $("overlay");
 const ctx = overlay.getContext("2d");
 
+const params = new URLSearchParams(location.search);
+let mode = params.get("mode") ?? "classify";
+let backend = params.get("backend") ?? "auto";
 let classifier = null;
+let detector = null;
 let stream = null;
 let frames = 0;
 let lastFrameAt = 0;
 let fps = 0;
+let generation = 0;
 
 function setStatus(text, state = "ready") {
   $("status").textContent = text;
@@ -23,39 +28,61 @@ function showMessage(text) {
   $("message").hidden = !text;
 }
 
-function setEnabled(ready) {
-  $("camera-start").disabled = !ready || stream !== null;
+function ready() {
+  return (mode !== "detect" ? classifier : true) && (mode !== "classify" ? detector : true);
+}
+
+function setEnabled() {
+  const ok = Boolean(ready());
+  $("camera-start").disabled = !ok || stream !== null;
   $("camera-stop").disabled = stream === null;
-  $("file").disabled = !ready;
+  $("file").disabled = !ok;
 }
 
-async function load(backend) {
-  setEnabled(false);
-  setStatus(`Loading the model (${backend})…`, "loading");
-  await classifier?.close();
-  classifier = null;
+function detectorOptions() {
+  return { scoreThreshold: Number($("score").value), maxResults: Number($("max-results").value) };
+}
+
+/** (Re)loads what the current mode needs on the current backend. */
+async function load() {
+  const mine = ++generation;
+  setEnabled();
+  setStatus(`Loading (${mode} on ${backend})…`, "loading");
   try {
-    classifier = await ImageClassifier.create({ backend, topK: 5 });
-    const why = classifier.fallbackReason ? ` — fell back to CPU: ${classifier.fallbackReason}` : "";
-    setStatus(`Ready on ${classifier.backend}${why}`, "ready");
-    $("status").dataset.backend = classifier.backend;
+    if (mode !== "detect" && (!classifier || classifier.requested !== backend)) {
+      await classifier?.close();
+      classifier = null;
+      const c = await ImageClassifier.create({ backend, topK: 5 });
+      c.requested = backend;
+      classifier = c;
+    }
+    if (mode !== "classify" && (!detector || detector.requested !== backend)) {
+      await detector?.close();
+      detector = null;
+      const d = await ObjectDetector.create({ backend, ...detectorOptions() });
+      d.requested = backend;
+      detector = d;
+    }
+    if (mine !== generation) return;
+    const running = (mode === "detect" ? detector : classifier).backend;
+    const reason = (classifier ?? detector).fallbackReason;
+    setStatus(`Ready: ${mode} on ${running}${reason ? ` — fell back to CPU: ${reason}` : ""}`, "ready");
+    $("status").dataset.backend = running;
   } catch (e) {
-    setStatus(`Could not load the model: ${e.name}: ${e.message}`, "error");
+    if (mine === generation) setStatus(`Could not load the model: ${e.name}: ${e.message}`, "error");
   }
-  setEnabled(classifier !== null);
+  setEnabled();
 }
 
-/** Draws the top classes as probability bars over the picture. */
-function drawResult(result, width, height) {
-  overlay.width = width;
-  overlay.height = height;
-  ctx.clearRect(0, 0, width, height);
+/** Top classes as probability bars in the top-left corner. */
+function drawClasses(classes, width) {
   const scale = Math.max(1, width / 640);
   const rowH = 22 * scale;
   const barW = Math.min(width * 0.6, 360 * scale);
+  ctx.save();
   ctx.font = `${14 * scale}px system-ui, sans-serif`;
   ctx.textBaseline = "middle";
-  result.classes.forEach((c, i) => {
+  classes.forEach((c, i) => {
     const y = 8 * scale + i * rowH;
     ctx.fillStyle = "rgba(0,0,0,.55)";
     ctx.fillRect(8 * scale, y, barW, rowH - 4 * scale);
@@ -64,34 +91,54 @@ function drawResult(result, width, height) {
     ctx.fillStyle = "#fff";
     ctx.fillText(`${(c.score * 100).toFixed(1)}%  ${c.label}`, 12 * scale, y + (rowH - 4 * scale) / 2);
   });
+  ctx.restore();
+}
+
+function listResults(classes, detections) {
   const list = $("result");
   list.replaceChildren(
-    ...result.classes.map((c) => {
+    ...(classes ?? []).map((c) => {
       const li = document.createElement("li");
       li.textContent = `${c.label} — ${(c.score * 100).toFixed(1)}%`;
-      li.dataset.index = c.index;
       return li;
     }),
   );
-  list.dataset.top1 = result.classes[0]?.label ?? "";
-  list.dataset.top1Index = result.classes[0]?.index ?? "";
+  list.dataset.top1 = classes?.[0]?.label ?? "";
+  const objects = $("objects");
+  objects.replaceChildren(
+    ...(detections ?? []).map((d) => {
+      const li = document.createElement("li");
+      const b = d.box;
+      li.textContent = `${d.label} ${(d.score * 100).toFixed(0)}% at (${b.x.toFixed(0)}, ${b.y.toFixed(0)}) ${b.width.toFixed(0)}×${b.height.toFixed(0)}`;
+      return li;
+    }),
+  );
+  objects.dataset.labels = (detections ?? []).map((d) => d.label).join(",");
 }
 
-function showStats(result) {
+function showStats(ms, running) {
   frames += 1;
   const now = performance.now();
-  if (lastFrameAt) fps = 0.8 * fps + 0.2 * (1000 / (now - lastFrameAt));
+  if (lastFrameAt) fps = frames === 2 ? 1000 / (now - lastFrameAt) : 0.8 * fps + 0.2 * (1000 / (now - lastFrameAt));
   lastFrameAt = now;
-  $("stats").textContent =
-    `${result.backend} · ${result.inferenceMs.toFixed(1)} ms per frame · ${fps.toFixed(1)} FPS · ${frames} frames`;
+  $("stats").textContent = `${running} · ${ms.toFixed(1)} ms per frame · ${fps.toFixed(1)} FPS · ${frames} frames`;
   $("stats").dataset.frames = frames;
 }
 
-async function classifyOnce(source, width, height) {
+/** Runs the current mode on one frame and draws the result over it. */
+async function process(source, width, height) {
   try {
-    const result = await classifier.classify(source);
-    drawResult(result, width, height);
-    showStats(result);
+    const start = performance.now();
+    const c = mode !== "detect" ? await classifier.classify(source) : null;
+    const d = mode !== "classify" ? await detector.detect(source) : null;
+    const ms = performance.now() - start;
+    overlay.width = width;
+    overlay.height = height;
+    ctx.clearRect(0, 0, width, height);
+    if (d) drawDetections(ctx, d.detections);
+    if (c) drawClasses(c.classes, width);
+    listResults(c?.classes, d?.detections);
+    showStats(ms, (c ?? d).backend);
     showMessage("");
   } catch (e) {
     showMessage(`${e.name}: ${e.message}`);
@@ -100,8 +147,8 @@ async function classifyOnce(source, width, height) {
 
 /** One frame in flight at a time: the next frame is requested only after this one is done. */
 async function loop() {
-  if (!stream || !classifier) return;
-  if (video.readyState >= 2) await classifyOnce(video, video.videoWidth, video.videoHeight);
+  if (!stream) return;
+  if (ready() && video.readyState >= 2) await process(video, video.videoWidth, video.videoHeight);
   if (stream) requestAnimationFrame(loop);
 }
 
@@ -116,17 +163,21 @@ async function startCamera() {
   } catch (e) {
     stream = null;
     const denied = e.name === "NotAllowedError" || e.name === "SecurityError";
-    showMessage(denied ? "Camera access was denied. Allow it in the browser's site settings, or pick an image instead."
-      : e.name === "NotFoundError" ? "No camera was found. Pick an image instead."
-      : `The camera could not be started: ${e.name}: ${e.message}`);
-    setEnabled(true);
+    showMessage(
+      denied
+        ? "Camera access was denied. Allow it in the browser's site settings, or pick an image instead."
+        : e.name === "NotFoundError"
+          ? "No camera was found. Pick an image instead."
+          : `The camera could not be started: ${e.name}: ${e.message}`,
+    );
+    setEnabled();
     return;
   }
   video.srcObject = stream;
   video.hidden = false;
   still.hidden = true;
   await video.play();
-  setEnabled(true);
+  setEnabled();
   frames = 0;
   lastFrameAt = 0;
   requestAnimationFrame(loop);
@@ -136,7 +187,7 @@ function stopCamera() {
   stream?.getTracks().forEach((t) => t.stop());
   stream = null;
   video.srcObject = null;
-  setEnabled(classifier !== null);
+  setEnabled();
 }
 
 async function showImage(file) {
@@ -157,13 +208,33 @@ async function showImage(file) {
   }
   video.hidden = true;
   still.hidden = false;
-  await classifyOnce(still, still.naturalWidth, still.naturalHeight);
+  await process(still, still.naturalWidth, still.naturalHeight);
+}
+
+async function applyDetectorOptions() {
+  $("score-value").textContent = Number($("score").value).toFixed(2);
+  try {
+    await detector?.setOptions(detectorOptions());
+    showMessage("");
+    if (!stream && !still.hidden && ready()) await process(still, still.naturalWidth, still.naturalHeight);
+  } catch (e) {
+    showMessage(`${e.name}: ${e.message}`);
+  }
 }
 
 $("camera-start").addEventListener("click", startCamera);
 $("camera-stop").addEventListener("click", stopCamera);
 $("file").addEventListener("change", (e) => showImage(e.target.files[0]));
-$("backend").addEventListener("change", (e) => load(e.target.value));
+$("backend").addEventListener("change", (e) => {
+  backend = e.target.value;
+  load();
+});
+$("mode").addEventListener("change", (e) => {
+  mode = e.target.value;
+  load();
+});
+$("score").addEventListener("input", applyDetectorOptions);
+$("max-results").addEventListener("change", applyDetectorOptions);
 const stage = $("stage");
 stage.addEventListener("dragover", (e) => {
   e.preventDefault();
@@ -173,9 +244,9 @@ stage.addEventListener("dragleave", () => stage.classList.remove("dragging"));
 stage.addEventListener("drop", (e) => {
   e.preventDefault();
   stage.classList.remove("dragging");
-  if (classifier) showImage(e.dataTransfer.files[0]);
+  if (ready()) showImage(e.dataTransfer.files[0]);
 });
 
-const initialBackend = new URLSearchParams(location.search).get("backend") ?? "auto";
-$("backend").value = initialBackend;
-load(initialBackend);
+$("backend").value = backend;
+$("mode").value = mode;
+load();

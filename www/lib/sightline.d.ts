@@ -62,6 +62,88 @@ export declare class ImageClassifier {
   close(): Promise<void>;
 }
 
+export interface ObjectDetectorOptions {
+  /** Default `"auto"`. */
+  backend?: Backend;
+  /** Keep detections scoring above this, 0–1. Default 0.35. */
+  scoreThreshold?: number;
+  /** Per-class NMS: drop a box overlapping a better one of its class by more than this IoU. Default 0.6. */
+  iouThreshold?: number;
+  /** At most this many detections, best first (1–1000). Default 100. */
+  maxResults?: number;
+  /** Only these COCO class names (e.g. `["person", "dog"]`); `null` clears it. */
+  categoryAllowlist?: string[] | null;
+  /** Never these COCO class names. */
+  categoryDenylist?: string[];
+  /** Default: the NanoDet-g-416 weights shipped in this package. */
+  model?: ModelSource;
+  /** Default: the wasm module shipped in this package. */
+  wasm?: string | URL;
+}
+
+/** A box in source-image pixels, top-left origin (like `DOMRect`). */
+export interface BoundingBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface Detection {
+  /** 0-based COCO-80 class index. */
+  index: number;
+  /** Class name, e.g. `"dog"`. */
+  label: string;
+  /** Confidence, 0–1. */
+  score: number;
+  box: BoundingBox;
+}
+
+export interface DetectionResult {
+  /** Best first. */
+  detections: Detection[];
+  /** Wall time of this call, in milliseconds. */
+  inferenceMs: number;
+  backend: "webgpu" | "cpu";
+}
+
+export declare class ObjectDetector {
+  private constructor();
+  /** Loads the model and warms it up. */
+  static create(options?: ObjectDetectorOptions): Promise<ObjectDetector>;
+  readonly backend: "webgpu" | "cpu";
+  readonly fallbackReason: string | null;
+  detect(source: ImageSource): Promise<DetectionResult>;
+  setOptions(
+    options: Pick<ObjectDetectorOptions, "scoreThreshold" | "iouThreshold" | "maxResults" | "categoryAllowlist" | "categoryDenylist">,
+  ): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DrawStyle {
+  /** Default: scales with the canvas (2 px per 400 px of its shorter side). */
+  lineWidth?: number;
+  /** A CSS font; default scales with the canvas. */
+  font?: string;
+  /** Colour per class index; default `classColor`. */
+  color?: (index: number) => string;
+  /** Append the score to the label (default true). */
+  showScore?: boolean;
+  /** Size of the image the boxes refer to, when the canvas is not that size. */
+  sourceWidth?: number;
+  sourceHeight?: number;
+}
+
+/** Draws labelled boxes; colours are stable per class. */
+export declare function drawDetections(
+  ctx: CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D,
+  detections: Detection[],
+  style?: DrawStyle,
+): void;
+
+/** The colour `drawDetections` uses for a class. */
+export declare function classColor(index: number): string;
+
 /** The largest accepted image width or height. */
 export declare const MAX_SIDE: number;
 

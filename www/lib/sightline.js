@@ -2,11 +2,12 @@
 // This file is glue only: it turns page sources into RGBA pixels, picks the backend and maps
 // errors. Resize, normalisation, the network, softmax and top-k all run in Rust.
 
-import initWasm, { Classifier, initWebGpu } from "../../pkg/sightline.js";
+import initWasm, { Classifier, Detector, initWebGpu } from "../../pkg/sightline.js";
 
 /** Where the package's own files live (weights ship with the package, never from a CDN). */
 const DEFAULT_WASM = new URL("../../pkg/sightline_bg.wasm", import.meta.url);
 const DEFAULT_CLASSIFIER = new URL("../../models/efficientnet-lite0.safetensors", import.meta.url);
+const DEFAULT_DETECTOR = new URL("../../models/nanodet-g-416.safetensors", import.meta.url);
 
 /** The largest accepted width or height (same limit as the Rust side). */
 export const MAX_SIDE = 16384;
@@ -210,24 +211,101 @@ function splitOptions(options, what) {
 }
 
 /**
+ * What every task shares: the wasm object, a pixel reader, and a queue that keeps one frame in
+ * flight at a time.
+ */
+class Session {
+  inner;
+  reader = new PixelReader();
+  queue = Promise.resolve();
+
+  constructor(inner, { backend, fallbackReason }, what) {
+    this.inner = inner;
+    this.backend = backend;
+    this.fallbackReason = fallbackReason;
+    this.what = what;
+  }
+
+  /** Loads the wasm module, picks the backend, fetches the weights and builds `Wasm`. */
+  static async open(Wasm, options, defaultModel, what) {
+    const { backend = "auto", model, wasm, rest } = splitOptions(options, what);
+    await loadWasm(wasm);
+    const choice = await resolveBackend(backend);
+    const weights = await loadModelBytes(model ?? defaultModel);
+    try {
+      return new Session(await Wasm.create(weights, choice.backend, rest), choice, what);
+    } catch (e) {
+      throw wrapError(e);
+    }
+  }
+
+  /** Runs `work(inner)` after everything queued before it. */
+  run(work) {
+    const result = this.queue.then(async () => {
+      if (!this.inner) throw new ClosedError(`the ${this.what} is closed`);
+      try {
+        return await work(this.inner);
+      } catch (e) {
+        throw wrapError(e);
+      }
+    });
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  /** Reads `source` and runs `method` on its pixels; adds timing and backend. */
+  infer(source, method) {
+    return this.run(async (inner) => {
+      const start = performance.now();
+      const { data, width, height } = this.reader.read(source);
+      const result = await inner[method](asBytes(data), width, height);
+      return { ...result, inferenceMs: performance.now() - start, backend: this.backend };
+    });
+  }
+
+  setOptions(partial) {
+    return this.run(async (inner) => {
+      const { backend, model, wasm, rest } = splitOptions(partial, this.what);
+      if (backend !== undefined || model !== undefined || wasm !== undefined) {
+        throw new InvalidOptionsError("backend, model and wasm can only be set in create()");
+      }
+      inner.setOptions(rest);
+    });
+  }
+
+  async close() {
+    await this.queue;
+    this.inner?.free();
+    this.inner = null;
+  }
+}
+
+/** A grey frame used to compile every kernel in `create()`. */
+function warmUpFrame(size) {
+  return { data: new Uint8Array(size * size * 4).fill(128), width: size, height: size };
+}
+
+/**
  * ImageNet-1k classification with EfficientNet-Lite0.
  *
  *     const classifier = await ImageClassifier.create({ backend: "auto", topK: 5 });
  *     const { classes, inferenceMs, backend } = await classifier.classify(video);
  */
 export class ImageClassifier {
-  #inner;
-  #reader = new PixelReader();
-  #queue = Promise.resolve();
-  /** `"webgpu"` or `"cpu"`: the backend that runs. */
-  backend;
-  /** Why `"auto"` fell back to the CPU, or `null`. */
-  fallbackReason;
+  #session;
 
-  constructor(inner, { backend, fallbackReason }) {
-    this.#inner = inner;
-    this.backend = backend;
-    this.fallbackReason = fallbackReason;
+  constructor(session) {
+    this.#session = session;
+  }
+
+  /** `"webgpu"` or `"cpu"`: the backend that runs. */
+  get backend() {
+    return this.#session.backend;
+  }
+
+  /** Why `"auto"` fell back to the CPU, or `null`. */
+  get fallbackReason() {
+    return this.#session.fallbackReason;
   }
 
   /**
@@ -236,63 +314,126 @@ export class ImageClassifier {
    *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
    */
   static async create(options = {}) {
-    const { backend = "auto", model, wasm, rest } = splitOptions(options, "classifier");
-    await loadWasm(wasm);
-    const choice = await resolveBackend(backend);
-    const weights = await loadModelBytes(model ?? DEFAULT_CLASSIFIER);
-    let inner;
-    try {
-      inner = await Classifier.create(weights, choice.backend, rest);
-    } catch (e) {
-      throw wrapError(e);
-    }
-    const classifier = new ImageClassifier(inner, choice);
-    await classifier.#run(() => inner.classify(new Uint8Array(224 * 224 * 4).fill(128), 224, 224));
-    return classifier;
-  }
-
-  /** Serialises work: one frame in flight at a time. */
-  #run(work) {
-    const result = this.#queue.then(async () => {
-      if (!this.#inner) throw new ClosedError("the classifier is closed");
-      try {
-        return await work();
-      } catch (e) {
-        throw wrapError(e);
-      }
-    });
-    this.#queue = result.catch(() => {});
-    return result;
+    const session = await Session.open(Classifier, options, DEFAULT_CLASSIFIER, "classifier");
+    await session.infer(warmUpFrame(224), "classify");
+    return new ImageClassifier(session);
   }
 
   /**
    * Classifies one image or video frame.
    * @returns {Promise<{classes: {index: number, label: string, score: number}[], inferenceMs: number, backend: string}>}
    */
-  async classify(source) {
-    return this.#run(async () => {
-      const start = performance.now();
-      const { data, width, height } = this.#reader.read(source);
-      const { classes } = await this.#inner.classify(asBytes(data), width, height);
-      return { classes, inferenceMs: performance.now() - start, backend: this.backend };
-    });
+  classify(source) {
+    return this.#session.infer(source, "classify");
   }
 
   /** Changes options (`topK`, `resize`) for the next calls; on error nothing changes. */
-  async setOptions(partial) {
-    return this.#run(async () => {
-      const { backend, model, wasm, rest } = splitOptions(partial, "classifier");
-      if (backend !== undefined || model !== undefined || wasm !== undefined) {
-        throw new InvalidOptionsError("backend, model and wasm can only be set in create()");
-      }
-      this.#inner.setOptions(rest);
-    });
+  setOptions(partial) {
+    return this.#session.setOptions(partial);
   }
 
   /** Frees the model. Later calls reject with `ClosedError`. */
-  async close() {
-    await this.#queue;
-    this.#inner?.free();
-    this.#inner = null;
+  close() {
+    return this.#session.close();
   }
+}
+
+/**
+ * COCO-80 object detection with NanoDet-g-416. Boxes are in source-image pixels, top-left origin.
+ *
+ *     const detector = await ObjectDetector.create({ scoreThreshold: 0.4 });
+ *     const { detections } = await detector.detect(video);
+ *     drawDetections(ctx, detections);
+ */
+export class ObjectDetector {
+  #session;
+
+  constructor(session) {
+    this.#session = session;
+  }
+
+  /** `"webgpu"` or `"cpu"`: the backend that runs. */
+  get backend() {
+    return this.#session.backend;
+  }
+
+  /** Why `"auto"` fell back to the CPU, or `null`. */
+  get fallbackReason() {
+    return this.#session.fallbackReason;
+  }
+
+  /**
+   * Loads the model and warms it up.
+   * @param {{backend?: "auto"|"webgpu"|"cpu", scoreThreshold?: number, iouThreshold?: number,
+   *          maxResults?: number, categoryAllowlist?: string[]|null, categoryDenylist?: string[],
+   *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
+   */
+  static async create(options = {}) {
+    const session = await Session.open(Detector, options, DEFAULT_DETECTOR, "detector");
+    await session.infer(warmUpFrame(416), "detect");
+    return new ObjectDetector(session);
+  }
+
+  /**
+   * Detects objects in one image or video frame.
+   * @returns {Promise<{detections: {index: number, label: string, score: number,
+   *   box: {x: number, y: number, width: number, height: number}}[], inferenceMs: number, backend: string}>}
+   */
+  detect(source) {
+    return this.#session.infer(source, "detect");
+  }
+
+  /** Changes options for the next calls; on error nothing changes. */
+  setOptions(partial) {
+    return this.#session.setOptions(partial);
+  }
+
+  /** Frees the model. Later calls reject with `ClosedError`. */
+  close() {
+    return this.#session.close();
+  }
+}
+
+/** A colour per class that stays the same from frame to frame (golden-angle hues). */
+export function classColor(index) {
+  return `hsl(${(index * 137.508) % 360} 85% 50%)`;
+}
+
+/**
+ * Draws labelled boxes on a 2D canvas context. Line width and font scale with the canvas.
+ * Boxes are in source pixels; pass `style.sourceWidth` / `style.sourceHeight` when the canvas
+ * is not the source's size.
+ * @param {CanvasRenderingContext2D|OffscreenCanvasRenderingContext2D} ctx
+ * @param {{index: number, label: string, score: number, box: {x: number, y: number, width: number, height: number}}[]} detections
+ * @param {{lineWidth?: number, font?: string, color?: (index: number) => string, showScore?: boolean,
+ *          sourceWidth?: number, sourceHeight?: number}} [style]
+ */
+export function drawDetections(ctx, detections, style = {}) {
+  const { width, height } = ctx.canvas;
+  const sx = style.sourceWidth ? width / style.sourceWidth : 1;
+  const sy = style.sourceHeight ? height / style.sourceHeight : 1;
+  const unit = Math.max(1, Math.min(width, height) / 400);
+  const lineWidth = style.lineWidth ?? Math.max(2, Math.round(2 * unit));
+  const fontPx = Math.max(11, Math.round(12 * unit));
+  const color = style.color ?? classColor;
+  ctx.save();
+  ctx.lineWidth = lineWidth;
+  ctx.font = style.font ?? `600 ${fontPx}px system-ui, sans-serif`;
+  ctx.textBaseline = "top";
+  for (const d of detections) {
+    const x = d.box.x * sx;
+    const y = d.box.y * sy;
+    const c = color(d.index);
+    ctx.strokeStyle = c;
+    ctx.strokeRect(x, y, d.box.width * sx, d.box.height * sy);
+    const text = style.showScore === false ? d.label : `${d.label} ${(d.score * 100).toFixed(0)}%`;
+    const tw = ctx.measureText(text).width + 2 * lineWidth;
+    const th = fontPx + 2 * lineWidth;
+    const ty = y - th >= 0 ? y - th : y;
+    ctx.fillStyle = c;
+    ctx.fillRect(x - lineWidth / 2, ty, tw, th);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x + lineWidth / 2, ty + lineWidth);
+  }
+  ctx.restore();
 }

@@ -1,0 +1,244 @@
+//! NanoDet-g (RangiLyu/nanodet, legacy `nanodet-g.yml`): a CSP backbone, a PAN neck with
+//! bilinear ×2 / ×½ resampling, and a GFL head sharing one conv tower for classes and boxes.
+//! BatchNorm is already folded in the released weights (every conv has a bias); activations are
+//! LeakyReLU(0.1); padding is symmetric.
+
+use burn::module::Module;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::module::{interpolate, max_pool2d};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
+use burn::tensor::{Device, Tensor};
+
+use super::layers::{Activation, ConvAct, ConvSpec};
+use super::weights::Weights;
+use crate::error::Result;
+
+/// LeakyReLU slope of every activated conv.
+const LEAKY: Activation = Activation::LeakyRelu(0.1);
+
+/// Architecture of a NanoDet-g network.
+#[derive(Debug, Clone)]
+pub struct NanoDetConfig {
+    /// Stem output channels.
+    pub stem: usize,
+    /// CSP stages `(input channels, residual blocks, stride)`; each doubles its channels.
+    pub stages: Vec<(usize, usize, usize)>,
+    /// Channels of the PAN and the head.
+    pub neck: usize,
+    /// Number of classes (COCO: 80).
+    pub classes: usize,
+    /// Bins per box side minus one (GFL `reg_max`: 10 → 11 bins).
+    pub reg_max: usize,
+}
+
+impl NanoDetConfig {
+    /// NanoDet-g at 416×416, COCO-80 (3.79 M parameters, 2.09 G MACs).
+    pub fn g_416() -> Self {
+        Self {
+            stem: 32,
+            stages: vec![(32, 1, 1), (64, 2, 2), (128, 2, 2), (256, 3, 2)],
+            neck: 128,
+            classes: 80,
+            reg_max: 10,
+        }
+    }
+
+    /// Channels of one head output: class scores then 4 sides × (reg_max + 1) bins.
+    pub fn head_channels(&self) -> usize {
+        self.classes + 4 * (self.reg_max + 1)
+    }
+
+    /// Builds the network from `weights` (torch-style names, see `models/NOTICE.md`).
+    pub fn load(&self, w: &Weights<'_>, device: &Device) -> Result<NanoDet> {
+        let stem = ConvAct::load(w, "backbone.stages.0", ConvSpec::padded(3, self.stem, 3, 2, 1, LEAKY), device)?;
+        // stages.1 is the 3×3/2 max-pool; the CSP stages are 2..=5.
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, blocks, stride))| CspBlock::load(w, &format!("backbone.stages.{}", i + 2), c, blocks, stride, device))
+            .collect::<Result<Vec<_>>>()?;
+        // C3, C4, C5 are the outputs of the last three stages (2× their input channels).
+        let lateral = self.stages[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, &(c, _, _))| {
+                let spec = ConvSpec::padded(2 * c, self.neck, 1, 1, 0, Activation::Identity);
+                ConvAct::load(w, &format!("fpn.lateral_convs.{i}"), spec, device)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let head = (0..3)
+            .map(|l| {
+                let tower = ConvAct::load(
+                    w,
+                    &format!("head.cls_convs.{l}.0"),
+                    ConvSpec::padded(self.neck, self.neck, 3, 1, 1, LEAKY),
+                    device,
+                )?;
+                let out = ConvAct::load(
+                    w,
+                    &format!("head.gfl_cls.{l}"),
+                    ConvSpec::padded(self.neck, self.head_channels(), 1, 1, 0, Activation::Identity),
+                    device,
+                )?;
+                Ok(HeadLevel { tower, out })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(NanoDet {
+            stem,
+            stages,
+            lateral,
+            head,
+            classes: self.classes,
+        })
+    }
+}
+
+/// `x → in_conv (c → c/2) → mid_conv (c/2 → c/2)`, output `cat[mid, in]` (c channels).
+#[derive(Module, Debug)]
+struct TinyResBlock {
+    in_conv: ConvAct,
+    mid_conv: ConvAct,
+}
+
+impl TinyResBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.in_conv.forward(x);
+        let x1 = self.mid_conv.forward(x.clone());
+        Tensor::cat(vec![x1, x], 1)
+    }
+}
+
+/// CSP block: `in_conv` (stride s) → residual blocks → `res_out_conv`, output
+/// `cat[res_out, in]` (2c channels).
+#[derive(Module, Debug)]
+struct CspBlock {
+    in_conv: ConvAct,
+    res_blocks: Vec<TinyResBlock>,
+    res_out_conv: ConvAct,
+}
+
+impl CspBlock {
+    fn load(w: &Weights<'_>, p: &str, c: usize, blocks: usize, stride: usize, device: &Device) -> Result<Self> {
+        let in_conv = ConvAct::load(w, &format!("{p}.in_conv"), ConvSpec::padded(c, c, 3, stride, 1, LEAKY), device)?;
+        let res_blocks = (0..blocks)
+            .map(|b| {
+                let q = format!("{p}.res_blocks.{b}");
+                Ok(TinyResBlock {
+                    in_conv: ConvAct::load(w, &format!("{q}.in_conv"), ConvSpec::padded(c, c / 2, 3, 1, 1, LEAKY), device)?,
+                    mid_conv: ConvAct::load(w, &format!("{q}.mid_conv"), ConvSpec::padded(c / 2, c / 2, 3, 1, 1, LEAKY), device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let res_out_conv = ConvAct::load(w, &format!("{p}.res_out_conv"), ConvSpec::padded(c, c, 3, 1, 1, LEAKY), device)?;
+        Ok(Self {
+            in_conv,
+            res_blocks,
+            res_out_conv,
+        })
+    }
+
+    /// # Shapes
+    /// `[b, c, h, w]` → `[b, 2c, h / stride, w / stride]`
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.in_conv.forward(x);
+        let x1 = self.res_blocks.iter().fold(x.clone(), |y, block| block.forward(y));
+        Tensor::cat(vec![self.res_out_conv.forward(x1), x], 1)
+    }
+}
+
+/// One level of the GFL head: a 3×3 conv tower, then a 1×1 conv to classes + box bins.
+#[derive(Module, Debug)]
+struct HeadLevel {
+    tower: ConvAct,
+    out: ConvAct,
+}
+
+/// The raw outputs of one pyramid level.
+#[derive(Debug, Clone)]
+pub struct LevelOutput {
+    /// Class scores after sigmoid, `[1, h*w, classes]` (row-major cells).
+    pub cls: Tensor<3>,
+    /// Box-side distribution logits, `[1, h*w, 4 * (reg_max + 1)]` (left, top, right, bottom).
+    pub reg: Tensor<3>,
+}
+
+/// The NanoDet-g detector.
+#[derive(Module, Debug)]
+pub struct NanoDet {
+    stem: ConvAct,
+    stages: Vec<CspBlock>,
+    lateral: Vec<ConvAct>,
+    head: Vec<HeadLevel>,
+    classes: usize,
+}
+
+/// Bilinear resampling with half-pixel centres (PyTorch `align_corners=False`, TF
+/// `half_pixel_centers=True`), as in the PAN of the released model.
+fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_align_corners(false)
+            .with_output_size(size),
+    )
+}
+
+impl NanoDet {
+    /// Backbone features C3, C4, C5 (strides 8, 16, 32).
+    ///
+    /// # Shapes
+    /// `[1, 3, 416, 416]` → `[1, 128, 52, 52]`, `[1, 256, 26, 26]`, `[1, 512, 13, 13]`
+    pub fn backbone(&self, x: Tensor<4>) -> [Tensor<4>; 3] {
+        let x = self.stem.forward(x);
+        // 3×3/2 max-pool with 1 pixel of -inf padding.
+        let mut x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
+        let mut outs = Vec::with_capacity(3);
+        for (i, stage) in self.stages.iter().enumerate() {
+            x = stage.forward(x);
+            if i >= 1 {
+                outs.push(x.clone());
+            }
+        }
+        let [c3, c4, c5]: [Tensor<4>; 3] = outs.try_into().expect("NanoDet-g has three output stages");
+        [c3, c4, c5]
+    }
+
+    /// PAN neck: 1×1 laterals, top-down bilinear ×2 sums, then bottom-up bilinear ×½ sums.
+    ///
+    /// # Shapes
+    /// C3, C4, C5 → P3 `[1, 128, 52, 52]`, P4 `[1, 128, 26, 26]`, P5 `[1, 128, 13, 13]`
+    pub fn neck(&self, [c3, c4, c5]: [Tensor<4>; 3]) -> [Tensor<4>; 3] {
+        let l5 = self.lateral[2].forward(c5);
+        let l4 = self.lateral[1].forward(c4);
+        let l3 = self.lateral[0].forward(c3);
+        let size = |t: &Tensor<4>| {
+            let [_, _, h, w] = t.dims();
+            [h, w]
+        };
+        let l4 = l4.clone() + resize(l5.clone(), size(&l4));
+        let p3 = l3.clone() + resize(l4.clone(), size(&l3));
+        let p4 = l4.clone() + resize(p3.clone(), size(&l4));
+        let p5 = l5.clone() + resize(p4.clone(), size(&l5));
+        [p3, p4, p5]
+    }
+
+    /// The six raw outputs: per level (strides 8, 16, 32) class scores and box logits.
+    ///
+    /// # Shapes
+    /// `[1, 3, 416, 416]` → per level `cls [1, G*G, 80]`, `reg [1, G*G, 44]` (G = 52, 26, 13)
+    pub fn forward(&self, x: Tensor<4>) -> [LevelOutput; 3] {
+        let p = self.neck(self.backbone(x));
+        let mut outs = p.into_iter().zip(&self.head).map(|(feat, level)| {
+            let y = level.out.forward(level.tower.forward(feat));
+            let [b, c, h, w] = y.dims();
+            // [b, c, h, w] → [b, h*w, c]
+            let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
+            let cls = sigmoid(y.clone().narrow(2, 0, self.classes));
+            let reg = y.narrow(2, self.classes, c - self.classes);
+            LevelOutput { cls, reg }
+        });
+        let mut next = || outs.next().expect("three levels");
+        [next(), next(), next()]
+    }
+}

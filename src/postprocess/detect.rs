@@ -1,0 +1,194 @@
+//! NanoDet's GFL box decoding and per-class non-maximum suppression, exactly as the reference
+//! spec: all in plain Rust on read-back data (no synchronous GPU readback anywhere).
+
+/// A box in pixels, corners `(x1, y1)` top-left and `(x2, y2)` bottom-right.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Corners {
+    /// Left edge.
+    pub x1: f32,
+    /// Top edge.
+    pub y1: f32,
+    /// Right edge.
+    pub x2: f32,
+    /// Bottom edge.
+    pub y2: f32,
+}
+
+impl Corners {
+    /// Area (0 for an empty box).
+    pub fn area(&self) -> f32 {
+        (self.x2 - self.x1).max(0.0) * (self.y2 - self.y1).max(0.0)
+    }
+}
+
+/// Intersection over union (area-based, no +1), 0 when the union is empty.
+pub fn iou(a: &Corners, b: &Corners) -> f32 {
+    let iw = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let ih = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    let inter = iw * ih;
+    let union = a.area() + b.area() - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// One candidate or kept detection, in network-input pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// 0-based class index.
+    pub class: usize,
+    /// Class score (sigmoid), 0–1.
+    pub score: f32,
+    /// The box.
+    pub bbox: Corners,
+}
+
+/// Layout of one pyramid level's outputs.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    /// Cells per side (`input / stride`).
+    pub grid: usize,
+    /// Stride in input pixels.
+    pub stride: f32,
+}
+
+/// Decodes one level. `cls` is `[grid², classes]` (sigmoid scores), `reg` is `[grid², 4 * bins]`
+/// (left, top, right, bottom × bins logits). Every (cell, class) with score > `threshold`
+/// becomes a candidate whose box is clamped to `[0, input]`.
+pub fn decode_level(
+    cls: &[f32],
+    reg: &[f32],
+    level: Level,
+    classes: usize,
+    bins: usize,
+    input: f32,
+    threshold: f32,
+    keep_class: impl Fn(usize) -> bool,
+    out: &mut Vec<Candidate>,
+) {
+    let cells = level.grid * level.grid;
+    debug_assert_eq!(cls.len(), cells * classes);
+    debug_assert_eq!(reg.len(), cells * 4 * bins);
+    for k in 0..cells {
+        let scores = &cls[k * classes..(k + 1) * classes];
+        if !scores.iter().any(|&s| s > threshold) {
+            continue;
+        }
+        let (row, col) = ((k / level.grid) as f32, (k % level.grid) as f32);
+        let (cx, cy) = ((col + 0.5) * level.stride, (row + 0.5) * level.stride);
+        let mut dist = [0.0f32; 4];
+        for (side, d) in dist.iter_mut().enumerate() {
+            let logits = &reg[(k * 4 + side) * bins..(k * 4 + side + 1) * bins];
+            *d = distribution_mean(logits) * level.stride;
+        }
+        let bbox = Corners {
+            x1: (cx - dist[0]).clamp(0.0, input),
+            y1: (cy - dist[1]).clamp(0.0, input),
+            x2: (cx + dist[2]).clamp(0.0, input),
+            y2: (cy + dist[3]).clamp(0.0, input),
+        };
+        for (class, &score) in scores.iter().enumerate() {
+            if score > threshold && keep_class(class) {
+                out.push(Candidate { class, score, bbox });
+            }
+        }
+    }
+}
+
+/// `Σ_j softmax(logits)_j · j`: the expected bin of a GFL side distribution.
+fn distribution_mean(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    let mut weighted = 0.0f32;
+    for (j, &l) in logits.iter().enumerate() {
+        let e = (l - max).exp();
+        sum += e;
+        weighted += e * j as f32;
+    }
+    weighted / sum
+}
+
+/// Greedy NMS within each class (a box is dropped when its IoU with a kept, higher-scored box of
+/// the same class exceeds `iou_threshold`), then all classes merged by descending score and cut
+/// to `max_results`. Ties keep the earlier candidate.
+pub fn nms_per_class(mut candidates: Vec<Candidate>, iou_threshold: f32, max_results: usize) -> Vec<Candidate> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        if kept.len() >= max_results {
+            break;
+        }
+        let suppressed = kept
+            .iter()
+            .any(|k| k.class == c.class && iou(&k.bbox, &c.bbox) > iou_threshold);
+        if !suppressed {
+            kept.push(c);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(x1: f32, y1: f32, x2: f32, y2: f32) -> Corners {
+        Corners { x1, y1, x2, y2 }
+    }
+
+    fn cand(class: usize, score: f32, bbox: Corners) -> Candidate {
+        Candidate { class, score, bbox }
+    }
+
+    #[test]
+    fn iou_table() {
+        let a = b(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(iou(&a, &a), 1.0);
+        assert_eq!(iou(&a, &b(10.0, 0.0, 20.0, 10.0)), 0.0); // touching edges
+        assert_eq!(iou(&a, &b(20.0, 20.0, 30.0, 30.0)), 0.0);
+        assert!((iou(&a, &b(5.0, 0.0, 15.0, 10.0)) - 50.0 / 150.0).abs() < 1e-6);
+        assert!((iou(&a, &b(0.0, 0.0, 5.0, 5.0)) - 0.25).abs() < 1e-6); // contained
+        assert_eq!(iou(&b(1.0, 1.0, 1.0, 1.0), &b(1.0, 1.0, 1.0, 1.0)), 0.0); // empty union
+    }
+
+    #[test]
+    fn nms_suppresses_within_a_class_only() {
+        let a = b(0.0, 0.0, 10.0, 10.0);
+        let a2 = b(1.0, 0.0, 11.0, 10.0); // IoU with a = 90/110 ≈ 0.82
+        let far = b(50.0, 50.0, 60.0, 60.0);
+        let kept = nms_per_class(
+            vec![cand(0, 0.5, a2), cand(0, 0.9, a), cand(1, 0.8, a2), cand(0, 0.4, far)],
+            0.6,
+            100,
+        );
+        assert_eq!(kept, vec![cand(0, 0.9, a), cand(1, 0.8, a2), cand(0, 0.4, far)]);
+    }
+
+    #[test]
+    fn nms_threshold_is_strict_and_max_results_cuts() {
+        let a = b(0.0, 0.0, 10.0, 10.0);
+        let half = b(5.0, 0.0, 15.0, 10.0); // IoU = 1/3
+        assert_eq!(nms_per_class(vec![cand(0, 0.9, a), cand(0, 0.8, half)], 1.0 / 3.0, 100).len(), 2);
+        assert_eq!(nms_per_class(vec![cand(0, 0.9, a), cand(0, 0.8, half)], 0.3, 100).len(), 1);
+        let many: Vec<_> = (0..10).map(|i| cand(i, 0.1 * i as f32, a)).collect();
+        let kept = nms_per_class(many, 0.6, 3);
+        assert_eq!(kept.iter().map(|c| c.class).collect::<Vec<_>>(), vec![9, 8, 7]);
+    }
+
+    #[test]
+    fn decode_centres_distances_and_clamps() {
+        // One 2×2 level, stride 8, 1 class, 2 bins: bin logits [0, 0] → mean 0.5 → 4 px.
+        let level = Level { grid: 2, stride: 8.0 };
+        let cls = [0.9, 0.01, 0.01, 0.7];
+        let mut reg = vec![0.0f32; 4 * 4 * 2];
+        // Cell 3 (row 1, col 1, centre 12,12): right side bins [-100, 100] → 1 bin → 8 px.
+        reg[(3 * 4 + 2) * 2] = -100.0;
+        reg[(3 * 4 + 2) * 2 + 1] = 100.0;
+        let mut out = Vec::new();
+        decode_level(&cls, &reg, level, 1, 2, 16.0, 0.05, |_| true, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].bbox, b(0.0, 0.0, 8.0, 8.0));
+        assert_eq!(out[1].bbox, b(8.0, 8.0, 16.0, 16.0)); // 12 + 8 = 20 clamped to 16
+        let mut none = Vec::new();
+        decode_level(&cls, &reg, level, 1, 2, 16.0, 0.05, |_| false, &mut none);
+        assert!(none.is_empty());
+    }
+}

@@ -1,0 +1,157 @@
+// ObjectDetector in headless Chromium: real WebGPU (SwiftShader) and the CPU backend, checked
+// against the reference detections with compare.py's --loose rule (the browser decodes the
+// JPEGs with a different decoder than the reference).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { launch, openPage, ROOT, startServer } from "./helpers.mjs";
+
+/** WebGPU vs CPU score bound for the same detection (f32 both; GPU reorders sums, observed ≈1e-6). */
+const SCORE_TOL = 1e-3;
+const FIXTURES = [
+  ["chelsea", "chelsea.png"],
+  ["coffee", "coffee.png"],
+  ["dog", "dog.jpg"],
+  ["person", "person.jpg"],
+];
+
+let browser;
+let server;
+let base;
+const out = mkdtempSync(join(tmpdir(), "sightline-det-"));
+
+before(async () => {
+  ({ server, url: base } = await startServer());
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function harness(options) {
+  const h = await openPage(browser, `${base}/tests/browser/harness.html`, options);
+  await h.page.waitForFunction(() => window.harnessReady === true);
+  return h;
+}
+
+/** Runs compare.py (the reference checker) on one result; returns its report. */
+function compare(name, backend, detections) {
+  const file = join(out, `${name}-${backend}.json`);
+  const schema = detections.map((d) => ({ ...d.box, score: d.score, class: d.index, label: d.label }));
+  writeFileSync(file, JSON.stringify({ detections: schema }));
+  return execFileSync("python3", [join(ROOT, "tests/tools/compare.py"), file, join(ROOT, "tests/fixtures", name, "det.json"), "--loose"], {
+    encoding: "utf8",
+  });
+}
+
+test("fixtures match the reference detections on WebGPU and on the CPU, and the backends agree", { timeout: 900_000 }, async () => {
+  const h = await harness();
+  const results = await h.page.evaluate(async (fixtures) => {
+    const { ObjectDetector } = window.sightline;
+    const options = { scoreThreshold: 0.05, maxResults: 100 };
+    const gpu = await ObjectDetector.create({ backend: "webgpu", ...options });
+    const cpu = await ObjectDetector.create({ backend: "cpu", ...options });
+    const images = {};
+    for (const [name, file] of fixtures) {
+      const img = await window.loadImage(`/tests/fixtures/images/${file}`);
+      images[name] = { webgpu: await gpu.detect(img), cpu: await cpu.detect(img) };
+    }
+    await gpu.close();
+    await cpu.close();
+    return { backends: [gpu.backend, cpu.backend], images };
+  }, FIXTURES);
+  assert.deepEqual(results.backends, ["webgpu", "cpu"]);
+  for (const [name] of FIXTURES) {
+    const { webgpu, cpu } = results.images[name];
+    for (const [backend, r] of [["webgpu", webgpu], ["cpu", cpu]]) {
+      assert.equal(r.backend, backend);
+      const report = compare(name, backend, r.detections); // throws (exit 1) on FAIL
+      console.log(`${backend} ${report.trim().split("\n")[0]} (${r.inferenceMs.toFixed(0)} ms)`);
+    }
+    // Same input, same network: WebGPU and CPU agree detection by detection.
+    assert.equal(webgpu.detections.length, cpu.detections.length, `${name}: detection counts`);
+    let worst = 0;
+    webgpu.detections.forEach((g, i) => {
+      const c = cpu.detections[i];
+      if (g.index === c.index) worst = Math.max(worst, Math.abs(g.score - c.score));
+    });
+    console.log(`${name}: max |Δscore| WebGPU vs CPU = ${worst.toExponential(2)}`);
+    assert.ok(worst <= SCORE_TOL, `${name}: WebGPU vs CPU scores differ by ${worst}`);
+  }
+  h.assertClean();
+  await h.close();
+});
+
+test("bad input and bad options reject with named errors, and the detector keeps working", { timeout: 600_000 }, async () => {
+  const h = await harness();
+  const out = await h.page.evaluate(async () => {
+    const { ObjectDetector } = window.sightline;
+    const names = {};
+    const name = async (key, f) => {
+      try {
+        await f();
+        names[key] = "resolved";
+      } catch (e) {
+        names[key] = e.name;
+      }
+    };
+    const results = {};
+    for (const backend of ["webgpu", "cpu"]) {
+      const d = await ObjectDetector.create({ backend });
+      await name(`${backend}:wrongLength`, () => d.detect({ data: new Uint8Array(7), width: 2, height: 2 }));
+      await name(`${backend}:zeroSize`, () => d.detect({ data: new Uint8Array(0), width: 0, height: 3 }));
+      await name(`${backend}:scoreThreshold`, () => d.setOptions({ scoreThreshold: 2 }));
+      await name(`${backend}:maxResults`, () => d.setOptions({ maxResults: 0 }));
+      await name(`${backend}:category`, () => d.setOptions({ categoryAllowlist: ["unicorn"] }));
+      await name(`${backend}:unknown`, () => d.setOptions({ threshold: 0.5 }));
+      const img = await window.loadImage("/tests/fixtures/images/dog.jpg");
+      results[backend] = (await d.detect(img)).detections.map((x) => x.label);
+      await d.setOptions({ categoryAllowlist: ["dog"] });
+      results[`${backend}:onlyDog`] = (await d.detect(img)).detections.map((x) => x.label);
+      await d.setOptions({ categoryAllowlist: null, categoryDenylist: ["dog"], maxResults: 1 });
+      results[`${backend}:noDog`] = (await d.detect(img)).detections.map((x) => x.label);
+      await d.close();
+    }
+    await name("createBadOption", () => ObjectDetector.create({ backend: "cpu", iouThreshold: -1 }));
+    return { names, results };
+  });
+  for (const backend of ["webgpu", "cpu"]) {
+    assert.equal(out.names[`${backend}:wrongLength`], "InvalidImageError");
+    assert.equal(out.names[`${backend}:zeroSize`], "InvalidImageError");
+    assert.equal(out.names[`${backend}:scoreThreshold`], "InvalidOptionsError");
+    assert.equal(out.names[`${backend}:maxResults`], "InvalidOptionsError");
+    assert.equal(out.names[`${backend}:category`], "InvalidOptionsError");
+    assert.equal(out.names[`${backend}:unknown`], "InvalidOptionsError");
+    assert.ok(out.results[backend].includes("dog") && out.results[backend].includes("bicycle"), `${out.results[backend]}`);
+    assert.deepEqual([...new Set(out.results[`${backend}:onlyDog`])], ["dog"]);
+    assert.deepEqual(out.results[`${backend}:noDog`], ["bicycle"]);
+  }
+  assert.equal(out.names.createBadOption, "InvalidOptionsError");
+  h.assertClean();
+  await h.close();
+});
+
+test("drawDetections draws class-coloured boxes scaled to the canvas", { timeout: 120_000 }, async () => {
+  const h = await harness();
+  const px = await h.page.evaluate(() => {
+    const { drawDetections, classColor } = window.sightline;
+    const canvas = document.createElement("canvas");
+    canvas.width = 800;
+    canvas.height = 600;
+    const ctx = canvas.getContext("2d");
+    drawDetections(ctx, [{ index: 16, label: "dog", score: 0.9, box: { x: 100, y: 100, width: 200, height: 150 } }]);
+    const edge = Array.from(ctx.getImageData(200, 100, 1, 1).data);
+    const inside = Array.from(ctx.getImageData(200, 175, 1, 1).data);
+    return { edge, inside, color: classColor(16), same: classColor(16) === classColor(16) };
+  });
+  assert.ok(px.edge[3] > 0, "the box edge is painted");
+  assert.equal(px.inside[3], 0, "the box inside is left clear");
+  assert.ok(px.same);
+  h.assertClean();
+  await h.close();
+});

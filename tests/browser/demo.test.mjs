@@ -37,9 +37,9 @@ test("a fake webcam showing coffee.png makes the demo show espresso for consecut
     }
     assert.deepEqual(seen, ["espresso", "espresso", "espresso"]);
     assert.match(await page.textContent("#stats"), /webgpu · [\d.]+ ms per frame · [\d.]+ FPS/);
-    // The overlay really has the bars drawn on it (non-transparent pixels in the bar area).
+    // The overlay really has the bars drawn on it (non-transparent pixels in the bottom-left bar area).
     const painted = await page.$eval("#overlay", (c) => {
-      const d = c.getContext("2d").getImageData(0, 0, Math.min(c.width, 200), 30).data;
+      const d = c.getContext("2d").getImageData(0, c.height - 60, Math.min(c.width, 200), 60).data;
       let n = 0;
       for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
       return n;

@@ -74,8 +74,8 @@ async function load() {
   setEnabled();
 }
 
-/** Top classes as probability bars in the top-left corner. */
-function drawClasses(classes, width) {
+/** Top classes as probability bars in the bottom-left corner (boxes' labels sit on top edges). */
+function drawClasses(classes, width, height) {
   const scale = Math.max(1, width / 640);
   const rowH = 22 * scale;
   const barW = Math.min(width * 0.6, 360 * scale);
@@ -83,7 +83,7 @@ function drawClasses(classes, width) {
   ctx.font = `${14 * scale}px system-ui, sans-serif`;
   ctx.textBaseline = "middle";
   classes.forEach((c, i) => {
-    const y = 8 * scale + i * rowH;
+    const y = height - 8 * scale - (classes.length - i) * rowH;
     ctx.fillStyle = "rgba(0,0,0,.55)";
     ctx.fillRect(8 * scale, y, barW, rowH - 4 * scale);
     ctx.fillStyle = i === 0 ? "rgba(76,175,80,.9)" : "rgba(33,150,243,.8)";
@@ -121,7 +121,8 @@ function showStats(ms, running) {
   const now = performance.now();
   if (lastFrameAt) fps = frames === 2 ? 1000 / (now - lastFrameAt) : 0.8 * fps + 0.2 * (1000 / (now - lastFrameAt));
   lastFrameAt = now;
-  $("stats").textContent = `${running} · ${ms.toFixed(1)} ms per frame · ${fps.toFixed(1)} FPS · ${frames} frames`;
+  const rate = frames > 1 ? `${fps.toFixed(1)} FPS` : "– FPS";
+  $("stats").textContent = `${running} · ${ms.toFixed(1)} ms per frame · ${rate} · ${frames} frames`;
   $("stats").dataset.frames = frames;
 }
 
@@ -136,7 +137,7 @@ async function process(source, width, height) {
     overlay.height = height;
     ctx.clearRect(0, 0, width, height);
     if (d) drawDetections(ctx, d.detections);
-    if (c) drawClasses(c.classes, width);
+    if (c) drawClasses(c.classes, width, height);
     listResults(c?.classes, d?.detections);
     showStats(ms, (c ?? d).backend);
     showMessage("");

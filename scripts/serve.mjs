@@ -19,13 +19,23 @@ const TYPES = {
   ".ts": "text/plain; charset=utf-8",
 };
 
-/** Serves `root` on 127.0.0.1:`port` (0 = any free port). Resolves to the http.Server. */
-export function serve(root, port = 0) {
-  const base = resolve(root);
+/**
+ * Serves `root` on 127.0.0.1:`port` (0 = any free port); `mounts` maps URL prefixes such as
+ * `/peer/` to other folders. Resolves to the http.Server.
+ */
+export function serve(root, port = 0, mounts = {}) {
   const server = createServer(async (req, res) => {
     try {
       const url = new URL(req.url, "http://localhost");
-      let path = normalize(join(base, decodeURIComponent(url.pathname)));
+      let pathname = decodeURIComponent(url.pathname);
+      let base = resolve(root);
+      for (const [prefix, dir] of Object.entries(mounts)) {
+        if (pathname.startsWith(prefix)) {
+          base = resolve(dir);
+          pathname = pathname.slice(prefix.length - 1);
+        }
+      }
+      let path = normalize(join(base, pathname));
       if (path !== base && !path.startsWith(base + sep)) {
         res.writeHead(403).end();
         return;

@@ -9,6 +9,8 @@ bash scripts/setup.sh --test
 
 step "native tests (CPU backend, and wgpu on Mesa lavapipe)"
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
+# The Vulkan loader wants a private runtime dir; CI has none.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --all-targets -- --test-threads 1
 
 step "clippy (native and wasm32)"

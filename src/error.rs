@@ -41,10 +41,7 @@ pub struct Error {
 impl Error {
     /// Builds an error of the given kind.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
 
     /// The category of the error.

@@ -68,12 +68,7 @@ impl<'a> Image<'a> {
                 data.len()
             )));
         }
-        Ok(Self {
-            data,
-            width,
-            height,
-            format,
-        })
+        Ok(Self { data, width, height, format })
     }
 
     /// Width in pixels.

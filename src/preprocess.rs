@@ -66,11 +66,7 @@ pub struct Input {
 pub fn resize_shorter_side(width: u32, height: u32, short: u32) -> (u32, u32) {
     let (w, h, s) = (u64::from(width), u64::from(height), u64::from(short));
     let scaled = |long: u64, shorter: u64| ((2 * long * s + shorter) / (2 * shorter)) as u32;
-    if width <= height {
-        (short, scaled(h, w))
-    } else {
-        (scaled(w, h), short)
-    }
+    if width <= height { (short, scaled(h, w)) } else { (scaled(w, h), short) }
 }
 
 /// Source sample positions for one axis: `(i0, i1, f)` per output index.
@@ -156,11 +152,7 @@ pub fn preprocess(image: &Image<'_>, size: usize, resize: Resize, norm: &Normali
 mod tests {
     use super::*;
 
-    const IDENTITY: Normalize = Normalize {
-        order: ChannelOrder::Rgb,
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
+    const IDENTITY: Normalize = Normalize { order: ChannelOrder::Rgb, mean: [0.0; 3], std: [1.0; 3] };
 
     #[test]
     fn shorter_side_rounds_half_up() {
@@ -198,11 +190,7 @@ mod tests {
     fn bgr_and_normalisation() {
         let px = [10u8, 20, 30];
         let img = Image::from_rgb(&px, 1, 1).expect("valid");
-        let norm = Normalize {
-            order: ChannelOrder::Bgr,
-            mean: [1.0, 2.0, 3.0],
-            std: [2.0, 2.0, 3.0],
-        };
+        let norm = Normalize { order: ChannelOrder::Bgr, mean: [1.0, 2.0, 3.0], std: [2.0, 2.0, 3.0] };
         let input = preprocess(&img, 1, Resize::Stretch, &norm);
         assert_eq!(input.data, vec![(30.0 - 1.0) / 2.0, (20.0 - 2.0) / 2.0, (10.0 - 3.0) / 3.0]);
     }

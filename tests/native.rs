@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sightline::preprocess::{ChannelOrder, Normalize, Resize, preprocess};
 use burn::tensor::{Device, Tensor, TensorData};
+use sightline::preprocess::{ChannelOrder, Normalize, Resize, preprocess};
 use sightline::{
     ClassifierOptions, DetectorOptions, ErrorKind, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
 };
@@ -39,11 +39,7 @@ fn npy(path: &Path) -> (Vec<usize>, Vec<u8>, String) {
     assert!(header.contains("'fortran_order': False"));
     let descr = header.split("'descr': '").nth(1).and_then(|s| s.split('\'').next()).expect("descr");
     let shape_str = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).expect("shape");
-    let shape = shape_str
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("dim"))
-        .collect();
+    let shape = shape_str.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().expect("dim")).collect();
     (shape, bytes[start + len..].to_vec(), descr.to_owned())
 }
 
@@ -67,18 +63,13 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 fn classifier_weights() -> Vec<u8> {
     let path = root().join("models/efficientnet-lite0.safetensors");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display())
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display()))
 }
 
 #[test]
 fn preprocessing_reproduces_reference_inputs() {
-    let norm = Normalize {
-        order: ChannelOrder::Rgb,
-        mean: [127.0; 3],
-        std: [128.0; 3],
-    };
+    let norm = Normalize { order: ChannelOrder::Rgb, mean: [127.0; 3], std: [128.0; 3] };
     for name in IMAGES {
         let (px, w, h) = npy_rgb(name);
         let image = Image::from_rgb(&px, w, h).expect("valid image");
@@ -98,11 +89,7 @@ fn check_logits(classifier: &ImageClassifier, tol: f32, backend: &str) {
             let (_, input) = npy_f32(&fixture(&format!("{name}/cls_{mode}_input.npy")));
             let (shape, expected) = npy_f32(&fixture(&format!("{name}/cls_{mode}_logits.npy")));
             assert_eq!(shape, vec![1, 1000]);
-            let got: Vec<f32> = classifier
-                .forward(input)
-                .into_data()
-                .try_into_vec()
-                .expect("f32 logits");
+            let got: Vec<f32> = classifier.forward(input).into_data().try_into_vec().expect("f32 logits");
             let d = max_abs_diff(&got, &expected);
             println!("{backend} {name}/{mode}: max |Δlogit| = {d:.2e}");
             assert!(d <= tol, "{backend} {name}/{mode}: logits differ by {d} (bound {tol})");
@@ -250,9 +237,8 @@ const INTERMEDIATE_REL_TOL: f32 = 1e-4;
 
 fn detector_weights() -> Vec<u8> {
     let path = root().join("models/nanodet-g-416.safetensors");
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display())
-    })
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display()))
 }
 
 fn reference_options() -> DetectorOptions {
@@ -380,7 +366,9 @@ fn decoded_detections_from_reference_inputs_pass_compare_py_strict() {
 fn cli_detect_json_passes_compare_py_loose() {
     let out = std::env::temp_dir().join(format!("sightline-cli-det-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("temp dir");
-    for (name, file) in [("chelsea", "chelsea.png"), ("coffee", "coffee.png"), ("dog", "dog.jpg"), ("person", "person.jpg")] {
+    for (name, file) in
+        [("chelsea", "chelsea.png"), ("coffee", "coffee.png"), ("dog", "dog.jpg"), ("person", "person.jpg")]
+    {
         let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
             .args(["detect", "--json", "--score-threshold", "0.05"])
             .arg(fixture(&format!("images/{file}")))
@@ -415,7 +403,8 @@ fn cli_detect_json_passes_compare_py_loose() {
 fn detector_bad_input_and_options_are_named_errors() {
     let weights = detector_weights();
     let device = cpu_device();
-    let e = ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default().with_iou_threshold(2.0)).unwrap_err();
+    let e =
+        ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default().with_iou_threshold(2.0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
     // The classifier's weights are not the detector's: a clear ModelLoad error naming a tensor.
     let e = ObjectDetector::from_bytes(&classifier_weights(), &device, DetectorOptions::default()).unwrap_err();
@@ -424,7 +413,10 @@ fn detector_bad_input_and_options_are_named_errors() {
     let e = ObjectDetector::from_bytes(&weights[..weights.len() - 1], &device, DetectorOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelLoad);
     let mut d = ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default()).expect("load");
-    assert_eq!(d.set_options(DetectorOptions::default().with_max_results(0)).unwrap_err().kind(), ErrorKind::InvalidOptions);
+    assert_eq!(
+        d.set_options(DetectorOptions::default().with_max_results(0)).unwrap_err().kind(),
+        ErrorKind::InvalidOptions
+    );
     assert_eq!(d.options().max_results, 100, "a rejected update changes nothing");
     // Tiny and extreme images still work.
     let px = [10u8, 200, 30, 255];

@@ -44,13 +44,7 @@ pub struct EfficientNetLiteConfig {
 impl EfficientNetLiteConfig {
     /// EfficientNet-Lite0, ImageNet-1k (4.69 M parameters, 0.385 G MACs at 224×224).
     pub fn lite0() -> Self {
-        let s = |repeats, kernel, stride, expand, channels| StageSpec {
-            repeats,
-            kernel,
-            stride,
-            expand,
-            channels,
-        };
+        let s = |repeats, kernel, stride, expand, channels| StageSpec { repeats, kernel, stride, expand, channels };
         Self {
             stem: 32,
             stages: vec![
@@ -109,12 +103,7 @@ impl EfficientNetLiteConfig {
             weight: Param::from_tensor(tensor(fc_t, [self.head, self.classes], device)),
             bias: Some(Param::from_tensor(tensor(bias, [self.classes], device))),
         };
-        Ok(EfficientNetLite {
-            stem,
-            blocks,
-            head,
-            fc,
-        })
+        Ok(EfficientNetLite { stem, blocks, head, fc })
     }
 }
 
@@ -128,14 +117,7 @@ pub struct MbConv {
 }
 
 impl MbConv {
-    fn load(
-        w: &Weights<'_>,
-        p: &str,
-        cin: usize,
-        stage: StageSpec,
-        stride: usize,
-        device: &Device,
-    ) -> Result<Self> {
+    fn load(w: &Weights<'_>, p: &str, cin: usize, stage: StageSpec, stride: usize, device: &Device) -> Result<Self> {
         let mid = cin * stage.expand;
         let relu6 = Activation::Relu6;
         // Block 0 of each network has expand ratio 1 and therefore no expand conv; its depthwise
@@ -152,12 +134,7 @@ impl MbConv {
         let spec = ConvSpec::same(mid, stage.channels, 1, 1, 1, Activation::Identity);
         let project =
             ConvAct::load_with_bn(w, &format!("{p}._project_conv"), &format!("{p}._bn2"), BN_EPS, spec, device)?;
-        Ok(Self {
-            expand,
-            depthwise,
-            project,
-            residual: stride == 1 && cin == stage.channels,
-        })
+        Ok(Self { expand, depthwise, project, residual: stride == 1 && cin == stage.channels })
     }
 
     /// # Shapes

@@ -53,28 +53,12 @@ pub struct ConvSpec {
 impl ConvSpec {
     /// A convolution with symmetric zero padding `pad`.
     pub fn padded(cin: usize, cout: usize, kernel: usize, stride: usize, pad: usize, act: Activation) -> Self {
-        Self {
-            cin,
-            cout,
-            kernel,
-            stride,
-            groups: 1,
-            padding: PaddingConfig2d::Explicit(pad, pad, pad, pad),
-            act,
-        }
+        Self { cin, cout, kernel, stride, groups: 1, padding: PaddingConfig2d::Explicit(pad, pad, pad, pad), act }
     }
 
     /// A convolution with TensorFlow "SAME" padding (extra row/column at the bottom/right).
     pub fn same(cin: usize, cout: usize, kernel: usize, stride: usize, groups: usize, act: Activation) -> Self {
-        Self {
-            cin,
-            cout,
-            kernel,
-            stride,
-            groups,
-            padding: PaddingConfig2d::Same,
-            act,
-        }
+        Self { cin, cout, kernel, stride, groups, padding: PaddingConfig2d::Same, act }
     }
 
     fn weight_shape(&self) -> [usize; 4] {

@@ -1,8 +1,8 @@
 //! The networks, as burn Modules, and their weight loading. No I/O, no labels, no wasm here.
 
 mod efficientnet_lite;
-mod nanodet;
 mod layers;
+mod nanodet;
 mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig};

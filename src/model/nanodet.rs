@@ -56,7 +56,9 @@ impl NanoDetConfig {
             .stages
             .iter()
             .enumerate()
-            .map(|(i, &(c, blocks, stride))| CspBlock::load(w, &format!("backbone.stages.{}", i + 2), c, blocks, stride, device))
+            .map(|(i, &(c, blocks, stride))| {
+                CspBlock::load(w, &format!("backbone.stages.{}", i + 2), c, blocks, stride, device)
+            })
             .collect::<Result<Vec<_>>>()?;
         // C3, C4, C5 are the outputs of the last three stages (2× their input channels).
         let lateral = self.stages[1..]
@@ -84,13 +86,7 @@ impl NanoDetConfig {
                 Ok(HeadLevel { tower, out })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(NanoDet {
-            stem,
-            stages,
-            lateral,
-            head,
-            classes: self.classes,
-        })
+        Ok(NanoDet { stem, stages, lateral, head, classes: self.classes })
     }
 }
 
@@ -125,17 +121,24 @@ impl CspBlock {
             .map(|b| {
                 let q = format!("{p}.res_blocks.{b}");
                 Ok(TinyResBlock {
-                    in_conv: ConvAct::load(w, &format!("{q}.in_conv"), ConvSpec::padded(c, c / 2, 3, 1, 1, LEAKY), device)?,
-                    mid_conv: ConvAct::load(w, &format!("{q}.mid_conv"), ConvSpec::padded(c / 2, c / 2, 3, 1, 1, LEAKY), device)?,
+                    in_conv: ConvAct::load(
+                        w,
+                        &format!("{q}.in_conv"),
+                        ConvSpec::padded(c, c / 2, 3, 1, 1, LEAKY),
+                        device,
+                    )?,
+                    mid_conv: ConvAct::load(
+                        w,
+                        &format!("{q}.mid_conv"),
+                        ConvSpec::padded(c / 2, c / 2, 3, 1, 1, LEAKY),
+                        device,
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let res_out_conv = ConvAct::load(w, &format!("{p}.res_out_conv"), ConvSpec::padded(c, c, 3, 1, 1, LEAKY), device)?;
-        Ok(Self {
-            in_conv,
-            res_blocks,
-            res_out_conv,
-        })
+        let res_out_conv =
+            ConvAct::load(w, &format!("{p}.res_out_conv"), ConvSpec::padded(c, c, 3, 1, 1, LEAKY), device)?;
+        Ok(Self { in_conv, res_blocks, res_out_conv })
     }
 
     /// # Shapes
@@ -176,12 +179,7 @@ pub struct NanoDet {
 /// Bilinear resampling with half-pixel centres (PyTorch `align_corners=False`, TF
 /// `half_pixel_centers=True`), as in the PAN of the released model.
 fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(false)
-            .with_output_size(size),
-    )
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
 }
 
 impl NanoDet {

@@ -20,39 +20,22 @@ impl<'a> Weights<'a> {
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::model_load(format!("weights are not a valid safetensors file: {e}")))?;
-        Ok(Self {
-            file,
-            used: RefCell::new(BTreeSet::new()),
-        })
+        Ok(Self { file, used: RefCell::new(BTreeSet::new()) })
     }
 
     /// The values of tensor `name`, checked to have `shape` and to be finite f32.
     pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let view = self
-            .file
-            .tensor(name)
-            .map_err(|_| Error::model_load(format!("weights lack tensor `{name}`")))?;
+        let view = self.file.tensor(name).map_err(|_| Error::model_load(format!("weights lack tensor `{name}`")))?;
         if view.dtype() != Dtype::F32 {
-            return Err(Error::model_load(format!(
-                "tensor `{name}` is {:?}, expected F32",
-                view.dtype()
-            )));
+            return Err(Error::model_load(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
         }
         if view.shape() != shape {
-            return Err(Error::model_load(format!(
-                "tensor `{name}` has shape {:?}, expected {shape:?}",
-                view.shape()
-            )));
+            return Err(Error::model_load(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
         }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::model_load(format!(
-                "tensor `{name}` holds a non-finite value at element {i}"
-            )));
+            return Err(Error::model_load(format!("tensor `{name}` holds a non-finite value at element {i}")));
         }
         self.used.borrow_mut().insert(name.to_owned());
         Ok(values)
@@ -61,13 +44,8 @@ impl<'a> Weights<'a> {
     /// Checks that every tensor of the file was used.
     pub fn finish(self) -> Result<()> {
         let used = self.used.into_inner();
-        let unused: Vec<String> = self
-            .file
-            .names()
-            .into_iter()
-            .filter(|n| !used.contains(*n))
-            .map(|n| n.to_owned())
-            .collect();
+        let unused: Vec<String> =
+            self.file.names().into_iter().filter(|n| !used.contains(*n)).map(|n| n.to_owned()).collect();
         if unused.is_empty() {
             Ok(())
         } else {

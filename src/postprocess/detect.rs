@@ -50,33 +50,41 @@ pub struct Level {
     pub stride: f32,
 }
 
-/// Decodes one level. `cls` is `[grid², classes]` (sigmoid scores), `reg` is `[grid², 4 * bins]`
-/// (left, top, right, bottom × bins logits). Every (cell, class) with score > `threshold`
-/// becomes a candidate whose box is clamped to `[0, input]`.
+/// What the head outputs per cell: `classes` scores, then 4 sides × `bins` logits, for an input
+/// of `input`×`input` pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLayout {
+    /// Number of classes.
+    pub classes: usize,
+    /// Bins per box side (GFL `reg_max + 1`).
+    pub bins: usize,
+    /// Input side in pixels (boxes are clamped to `[0, input]`).
+    pub input: f32,
+}
+
+/// Decodes one level. `cells` holds, per cell (row-major), `classes` sigmoid scores followed by
+/// 4 sides (left, top, right, bottom) × `bins` logits. Every (cell, class) with score >
+/// `threshold` that `keep_class` accepts becomes a candidate whose box is clamped to `[0, input]`.
 pub fn decode_level(
-    cls: &[f32],
-    reg: &[f32],
+    cells: &[f32],
     level: Level,
-    classes: usize,
-    bins: usize,
-    input: f32,
+    layout: HeadLayout,
     threshold: f32,
     keep_class: impl Fn(usize) -> bool,
     out: &mut Vec<Candidate>,
 ) {
-    let cells = level.grid * level.grid;
-    debug_assert_eq!(cls.len(), cells * classes);
-    debug_assert_eq!(reg.len(), cells * 4 * bins);
-    for k in 0..cells {
-        let scores = &cls[k * classes..(k + 1) * classes];
+    let HeadLayout { classes, bins, input } = layout;
+    let width = classes + 4 * bins;
+    debug_assert_eq!(cells.len(), level.grid * level.grid * width);
+    for (k, cell) in cells.chunks_exact(width).enumerate() {
+        let (scores, reg) = cell.split_at(classes);
         if !scores.iter().any(|&s| s > threshold) {
             continue;
         }
         let (row, col) = ((k / level.grid) as f32, (k % level.grid) as f32);
         let (cx, cy) = ((col + 0.5) * level.stride, (row + 0.5) * level.stride);
         let mut dist = [0.0f32; 4];
-        for (side, d) in dist.iter_mut().enumerate() {
-            let logits = &reg[(k * 4 + side) * bins..(k * 4 + side + 1) * bins];
+        for (d, logits) in dist.iter_mut().zip(reg.chunks_exact(bins)) {
             *d = distribution_mean(logits) * level.stride;
         }
         let bbox = Corners {
@@ -116,9 +124,7 @@ pub fn nms_per_class(mut candidates: Vec<Candidate>, iou_threshold: f32, max_res
         if kept.len() >= max_results {
             break;
         }
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class == c.class && iou(&k.bbox, &c.bbox) > iou_threshold);
+        let suppressed = kept.iter().any(|k| k.class == c.class && iou(&k.bbox, &c.bbox) > iou_threshold);
         if !suppressed {
             kept.push(c);
         }
@@ -154,11 +160,8 @@ mod tests {
         let a = b(0.0, 0.0, 10.0, 10.0);
         let a2 = b(1.0, 0.0, 11.0, 10.0); // IoU with a = 90/110 ≈ 0.82
         let far = b(50.0, 50.0, 60.0, 60.0);
-        let kept = nms_per_class(
-            vec![cand(0, 0.5, a2), cand(0, 0.9, a), cand(1, 0.8, a2), cand(0, 0.4, far)],
-            0.6,
-            100,
-        );
+        let kept =
+            nms_per_class(vec![cand(0, 0.5, a2), cand(0, 0.9, a), cand(1, 0.8, a2), cand(0, 0.4, far)], 0.6, 100);
         assert_eq!(kept, vec![cand(0, 0.9, a), cand(1, 0.8, a2), cand(0, 0.4, far)]);
     }
 
@@ -177,18 +180,22 @@ mod tests {
     fn decode_centres_distances_and_clamps() {
         // One 2×2 level, stride 8, 1 class, 2 bins: bin logits [0, 0] → mean 0.5 → 4 px.
         let level = Level { grid: 2, stride: 8.0 };
-        let cls = [0.9, 0.01, 0.01, 0.7];
-        let mut reg = vec![0.0f32; 4 * 4 * 2];
-        // Cell 3 (row 1, col 1, centre 12,12): right side bins [-100, 100] → 1 bin → 8 px.
-        reg[(3 * 4 + 2) * 2] = -100.0;
-        reg[(3 * 4 + 2) * 2 + 1] = 100.0;
+        let layout = HeadLayout { classes: 1, bins: 2, input: 16.0 };
+        let width = 1 + 4 * 2;
+        let mut cells = vec![0.0f32; 4 * width];
+        for (k, score) in [0.9, 0.01, 0.01, 0.7].into_iter().enumerate() {
+            cells[k * width] = score;
+        }
+        // Cell 3 (row 1, col 1, centre 12,12): right side bins [-100, 100] → bin 1 → 8 px.
+        cells[3 * width + 1 + 2 * 2] = -100.0;
+        cells[3 * width + 1 + 2 * 2 + 1] = 100.0;
         let mut out = Vec::new();
-        decode_level(&cls, &reg, level, 1, 2, 16.0, 0.05, |_| true, &mut out);
+        decode_level(&cells, level, layout, 0.05, |_| true, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].bbox, b(0.0, 0.0, 8.0, 8.0));
         assert_eq!(out[1].bbox, b(8.0, 8.0, 16.0, 16.0)); // 12 + 8 = 20 clamped to 16
         let mut none = Vec::new();
-        decode_level(&cls, &reg, level, 1, 2, 16.0, 0.05, |_| false, &mut none);
+        decode_level(&cells, level, layout, 0.05, |_| false, &mut none);
         assert!(none.is_empty());
     }
 }

@@ -14,11 +14,7 @@ use super::labels::imagenet_label;
 pub const INPUT_SIZE: usize = 224;
 
 /// EfficientNet-Lite's TF preprocessing: `x = (v - 127) / 128`, RGB.
-const NORMALIZE: Normalize = Normalize {
-    order: ChannelOrder::Rgb,
-    mean: [127.0; 3],
-    std: [128.0; 3],
-};
+const NORMALIZE: Normalize = Normalize { order: ChannelOrder::Rgb, mean: [127.0; 3], std: [128.0; 3] };
 
 /// Number of classes of the default model.
 const CLASSES: usize = 1000;
@@ -34,10 +30,7 @@ pub struct ClassifierOptions {
 
 impl Default for ClassifierOptions {
     fn default() -> Self {
-        Self {
-            top_k: 5,
-            resize: Resize::CenterCrop,
-        }
+        Self { top_k: 5, resize: Resize::CenterCrop }
     }
 }
 
@@ -57,10 +50,7 @@ impl ClassifierOptions {
     /// Checks every option is in range.
     pub fn validate(&self) -> Result<()> {
         if !(1..=CLASSES).contains(&self.top_k) {
-            return Err(Error::invalid_options(format!(
-                "top_k must be between 1 and {CLASSES}, got {}",
-                self.top_k
-            )));
+            return Err(Error::invalid_options(format!("top_k must be between 1 and {CLASSES}, got {}", self.top_k)));
         }
         Ok(())
     }
@@ -100,11 +90,7 @@ impl ImageClassifier {
         let w = Weights::from_bytes(weights)?;
         let model = EfficientNetLiteConfig::lite0().load(&w, device)?;
         w.finish()?;
-        Ok(Self {
-            model,
-            device: device.clone(),
-            options,
-        })
+        Ok(Self { model, device: device.clone(), options })
     }
 
     /// The current options.
@@ -142,9 +128,8 @@ impl ImageClassifier {
     #[cfg(not(target_family = "wasm"))]
     pub fn classify(&self, image: &Image<'_>) -> Result<Classification> {
         let logits = self.forward(self.preprocess(image).data);
-        let data = logits
-            .try_into_data()
-            .map_err(|e| Error::inference(format!("reading the logits back failed: {e}")))?;
+        let data =
+            logits.try_into_data().map_err(|e| Error::inference(format!("reading the logits back failed: {e}")))?;
         self.postprocess(&read_f32(data)?)
     }
 
@@ -161,19 +146,12 @@ impl ImageClassifier {
     /// Turns logits into the `top_k` classes with softmax probabilities.
     pub fn postprocess(&self, logits: &[f32]) -> Result<Classification> {
         if logits.len() != CLASSES {
-            return Err(Error::inference(format!(
-                "network returned {} logits, expected {CLASSES}",
-                logits.len()
-            )));
+            return Err(Error::inference(format!("network returned {} logits, expected {CLASSES}", logits.len())));
         }
         let probabilities = softmax(logits);
         let classes = top_k(&probabilities, self.options.top_k)
             .into_iter()
-            .map(|(index, score)| Category {
-                index,
-                label: imagenet_label(index),
-                score,
-            })
+            .map(|(index, score)| Category { index, label: imagenet_label(index), score })
             .collect();
         Ok(Classification { classes })
     }
@@ -181,8 +159,7 @@ impl ImageClassifier {
 
 /// The f32 values of read-back tensor data.
 pub(crate) fn read_f32(data: TensorData) -> Result<Vec<f32>> {
-    data.try_into_vec::<f32>()
-        .map_err(|e| Error::inference(format!("unexpected output data: {e:?}")))
+    data.try_into_vec::<f32>().map_err(|e| Error::inference(format!("unexpected output data: {e:?}")))
 }
 
 #[cfg(test)]

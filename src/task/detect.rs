@@ -5,7 +5,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::model::{NanoDet, NanoDetConfig, Weights};
-use crate::postprocess::{Candidate, Level, decode_level, nms_per_class};
+use crate::postprocess::{Candidate, HeadLayout, Level, decode_level, nms_per_class};
 use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, preprocess};
 
 use super::classify::read_f32;
@@ -16,11 +16,8 @@ pub const INPUT_SIZE: usize = 416;
 
 /// NanoDet's OpenCV-style preprocessing: BGR, `x = (v - mean) / std` (values from the training
 /// config `nanodet-g.yml`).
-const NORMALIZE: Normalize = Normalize {
-    order: ChannelOrder::Bgr,
-    mean: [103.53, 116.28, 123.675],
-    std: [57.375, 57.12, 58.395],
-};
+const NORMALIZE: Normalize =
+    Normalize { order: ChannelOrder::Bgr, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395] };
 
 /// Strides of the three pyramid levels.
 const STRIDES: [usize; 3] = [8, 16, 32];
@@ -149,11 +146,7 @@ impl ObjectDetector {
         let w = Weights::from_bytes(weights)?;
         let model = NanoDetConfig::g_416().load(&w, device)?;
         w.finish()?;
-        Ok(Self {
-            model,
-            device: device.clone(),
-            options,
-        })
+        Ok(Self { model, device: device.clone(), options })
     }
 
     /// The current options.
@@ -226,22 +219,15 @@ impl ObjectDetector {
                 cells * width
             )));
         }
+        let layout = HeadLayout { classes, bins, input: INPUT_SIZE as f32 };
         let mut candidates = Vec::new();
         let mut start = 0;
         for stride in STRIDES {
             let grid = INPUT_SIZE / stride;
-            let n = grid * grid;
-            let (mut cls, mut reg) = (Vec::with_capacity(n * classes), Vec::with_capacity(n * 4 * bins));
-            for cell in packed[start * width..(start + n) * width].chunks_exact(width) {
-                cls.extend_from_slice(&cell[..classes]);
-                reg.extend_from_slice(&cell[classes..]);
-            }
-            let level = Level {
-                grid,
-                stride: stride as f32,
-            };
-            decode_level(&cls, &reg, level, classes, bins, INPUT_SIZE as f32, score_threshold, |c| self.options.keeps(c), &mut candidates);
-            start += n;
+            let level = Level { grid, stride: stride as f32 };
+            let cells = &packed[start * width..(start + grid * grid) * width];
+            decode_level(cells, level, layout, score_threshold, |c| self.options.keeps(c), &mut candidates);
+            start += grid * grid;
         }
         Ok(nms_per_class(candidates, self.options.iou_threshold, self.options.max_results))
     }
@@ -279,10 +265,7 @@ mod tests {
             DetectorOptions::default().with_score_threshold(f32::NAN),
             DetectorOptions::default().with_iou_threshold(-0.1),
             DetectorOptions::default().with_max_results(0),
-            DetectorOptions {
-                category_denylist: vec![80],
-                ..Default::default()
-            },
+            DetectorOptions { category_denylist: vec![80], ..Default::default() },
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

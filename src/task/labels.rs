@@ -28,12 +28,7 @@ pub fn coco_index(name: &str) -> Option<usize> {
 
 fn imagenet() -> &'static [&'static str] {
     static LABELS: OnceLock<Vec<&'static str>> = OnceLock::new();
-    LABELS.get_or_init(|| {
-        IMAGENET
-            .lines()
-            .map(|line| line.rsplit('\t').next().unwrap_or(line))
-            .collect()
-    })
+    LABELS.get_or_init(|| IMAGENET.lines().map(|line| line.rsplit('\t').next().unwrap_or(line)).collect())
 }
 
 /// The readable name of ImageNet-1k class `index` (0-based), or `""` when out of range.

@@ -65,16 +65,17 @@ fn device(backend: &str) -> Result<(Device, BackendKind), JsValue> {
             .with(|d| d.borrow().clone())
             .map(|d| (d, BackendKind::Gpu))
             .ok_or_else(|| Error::backend_unavailable("WebGPU is not initialised (call initWebGpu first)").into()),
-        other => Err(error(
-            ErrorKind::InvalidOptions,
-            format!("backend must be \"webgpu\" or \"cpu\", got {other:?}"),
-        )),
+        other => Err(error(ErrorKind::InvalidOptions, format!("backend must be \"webgpu\" or \"cpu\", got {other:?}"))),
     }
 }
 
 /// Rejects keys other than `allowed` (serde-wasm-bindgen reads structs field by field, so
 /// `deny_unknown_fields` alone would let a typo such as `topk` pass silently).
-fn parse_options<T: serde::de::DeserializeOwned + Default>(value: JsValue, allowed: &[&str], what: &str) -> Result<T, JsValue> {
+fn parse_options<T: serde::de::DeserializeOwned + Default>(
+    value: JsValue,
+    allowed: &[&str],
+    what: &str,
+) -> Result<T, JsValue> {
     if value.is_undefined() || value.is_null() {
         return Ok(T::default());
     }
@@ -90,7 +91,8 @@ fn parse_options<T: serde::de::DeserializeOwned + Default>(value: JsValue, allow
             ));
         }
     }
-    serde_wasm_bindgen::from_value(value).map_err(|e| error(ErrorKind::InvalidOptions, format!("invalid {what} options: {e}")))
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| error(ErrorKind::InvalidOptions, format!("invalid {what} options: {e}")))
 }
 
 /// Classifier options as JS passes them (camelCase, all optional).
@@ -151,10 +153,7 @@ impl Classifier {
         let options = JsClassifierOptions::apply(options, ClassifierOptions::default())?;
         let (device, kind) = device(&backend)?;
         let inner = ImageClassifier::from_bytes(&weights, &device, options)?;
-        Ok(Classifier {
-            inner: RefCell::new(inner),
-            backend: kind,
-        })
+        Ok(Classifier { inner: RefCell::new(inner), backend: kind })
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -173,11 +172,7 @@ impl Classifier {
                 classes: result
                     .classes
                     .into_iter()
-                    .map(|c| JsCategory {
-                        index: c.index,
-                        label: c.label,
-                        score: c.score,
-                    })
+                    .map(|c| JsCategory { index: c.index, label: c.label, score: c.score })
                     .collect(),
             };
             serde_wasm_bindgen::to_value(&js).map_err(|e| error(ErrorKind::Inference, e.to_string()))
@@ -220,7 +215,9 @@ fn category_indices(names: &[String]) -> Result<Vec<usize>, JsValue> {
     names
         .iter()
         .map(|n| {
-            coco_index(n).ok_or_else(|| error(ErrorKind::InvalidOptions, format!("unknown category {n:?} (not a COCO-80 class name)")))
+            coco_index(n).ok_or_else(|| {
+                error(ErrorKind::InvalidOptions, format!("unknown category {n:?} (not a COCO-80 class name)"))
+            })
         })
         .collect()
 }
@@ -289,10 +286,7 @@ impl Detector {
         let options = JsDetectorOptions::apply(options, &DetectorOptions::default())?;
         let (device, kind) = device(&backend)?;
         let inner = ObjectDetector::from_bytes(&weights, &device, options)?;
-        Ok(Detector {
-            inner: RefCell::new(inner),
-            backend: kind,
-        })
+        Ok(Detector { inner: RefCell::new(inner), backend: kind })
     }
 
     /// `"webgpu"` or `"cpu"`.
@@ -315,12 +309,7 @@ impl Detector {
                         index: d.index,
                         label: d.label,
                         score: d.score,
-                        bbox: JsBox {
-                            x: d.bbox.x,
-                            y: d.bbox.y,
-                            width: d.bbox.width,
-                            height: d.bbox.height,
-                        },
+                        bbox: JsBox { x: d.bbox.x, y: d.bbox.y, width: d.bbox.width, height: d.bbox.height },
                     })
                     .collect(),
             };

@@ -35,8 +35,8 @@ export async function launch(extraArgs = []) {
 }
 
 /** Serves `root` (default: the repository) on a free localhost port. */
-export async function startServer(root = ROOT) {
-  const server = await serve(root, 0);
+export async function startServer(root = ROOT, mounts = {}) {
+  const server = await serve(root, 0, mounts);
   return { server, url: `http://127.0.0.1:${server.address().port}` };
 }
 

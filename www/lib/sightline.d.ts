@@ -47,8 +47,27 @@ export interface ClassificationResult {
   backend: "webgpu" | "cpu";
 }
 
+/** How long `create()` took, per step, in milliseconds. */
+export interface LoadTimings {
+  /** Fetching and compiling the wasm module (0 when another model already loaded it). */
+  wasmMs: number;
+  /** Checking WebGPU and initialising the device (once per page). */
+  deviceMs: number;
+  /** Fetching the weights. */
+  weightsMs: number;
+  /** Parsing the weights and building the network. */
+  buildMs: number;
+  /** The warm-up inference (compiles the GPU kernels). */
+  warmUpMs: number;
+  totalMs: number;
+}
+
+/** Memory held by the wasm module's linear memory (GPU buffers not included). */
+export declare function memoryUsage(): { wasmBytes: number };
+
 export declare class ImageClassifier {
   private constructor();
+  readonly loadTimings: LoadTimings;
   /** Loads the model and warms it up, so the first `classify` is not the slow one. */
   static create(options?: ImageClassifierOptions): Promise<ImageClassifier>;
   /** The backend that runs. */
@@ -109,6 +128,7 @@ export interface DetectionResult {
 
 export declare class ObjectDetector {
   private constructor();
+  readonly loadTimings: LoadTimings;
   /** Loads the model and warms it up. */
   static create(options?: ObjectDetectorOptions): Promise<ObjectDetector>;
   readonly backend: "webgpu" | "cpu";

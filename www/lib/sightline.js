@@ -58,12 +58,24 @@ function wrapError(e) {
 }
 
 let wasmReady = null;
+let wasmExports = null;
 function loadWasm(wasmUrl) {
-  wasmReady ??= initWasm({ module_or_path: wasmUrl ?? DEFAULT_WASM }).catch((e) => {
+  wasmReady ??= initWasm({ module_or_path: wasmUrl ?? DEFAULT_WASM }).then((exports) => {
+    wasmExports = exports;
+    return exports;
+  }, (e) => {
     wasmReady = null;
     throw new ModelLoadError(`could not load the sightline wasm module: ${e.message}`, { cause: e });
   });
   return wasmReady;
+}
+
+/**
+ * Memory held by the sightline wasm module: `{ wasmBytes }` (its linear memory; GPU buffers are
+ * not included). `wasmBytes` is 0 before the first `create()`. Useful to check for leaks.
+ */
+export function memoryUsage() {
+  return { wasmBytes: wasmExports?.memory?.buffer.byteLength ?? 0 };
 }
 
 /** Why WebGPU cannot be used here, or `null` when it can. Never throws. */
@@ -226,17 +238,38 @@ class Session {
     this.what = what;
   }
 
-  /** Loads the wasm module, picks the backend, fetches the weights and builds `Wasm`. */
-  static async open(Wasm, options, defaultModel, what) {
+  /**
+   * Loads the wasm module, picks the backend, fetches the weights, builds `Wasm` and runs one
+   * warm-up inference on `warmUp`; records how long each step took in `timings` (ms).
+   */
+  static async open(Wasm, options, defaultModel, what, [method, warmUp]) {
     const { backend = "auto", model, wasm, rest } = splitOptions(options, what);
+    const marks = [performance.now()];
     await loadWasm(wasm);
+    marks.push(performance.now());
     const choice = await resolveBackend(backend);
+    marks.push(performance.now());
     const weights = await loadModelBytes(model ?? defaultModel);
+    marks.push(performance.now());
+    let session;
     try {
-      return new Session(await Wasm.create(weights, choice.backend, rest), choice, what);
+      session = new Session(await Wasm.create(weights, choice.backend, rest), choice, what);
     } catch (e) {
       throw wrapError(e);
     }
+    marks.push(performance.now());
+    await session.infer(warmUp, method);
+    marks.push(performance.now());
+    const step = (i) => marks[i + 1] - marks[i];
+    session.timings = {
+      wasmMs: step(0),
+      deviceMs: step(1),
+      weightsMs: step(2),
+      buildMs: step(3),
+      warmUpMs: step(4),
+      totalMs: marks[5] - marks[0],
+    };
+    return session;
   }
 
   /** Runs `work(inner)` after everything queued before it. */
@@ -298,6 +331,14 @@ export class ImageClassifier {
     this.#session = session;
   }
 
+  /**
+   * How long `create()` took, in ms: `{ wasmMs, deviceMs, weightsMs, buildMs, warmUpMs, totalMs }`
+   * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference).
+   */
+  get loadTimings() {
+    return this.#session.timings;
+  }
+
   /** `"webgpu"` or `"cpu"`: the backend that runs. */
   get backend() {
     return this.#session.backend;
@@ -314,8 +355,7 @@ export class ImageClassifier {
    *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
    */
   static async create(options = {}) {
-    const session = await Session.open(Classifier, options, DEFAULT_CLASSIFIER, "classifier");
-    await session.infer(warmUpFrame(224), "classify");
+    const session = await Session.open(Classifier, options, DEFAULT_CLASSIFIER, "classifier", ["classify", warmUpFrame(224)]);
     return new ImageClassifier(session);
   }
 
@@ -352,6 +392,14 @@ export class ObjectDetector {
     this.#session = session;
   }
 
+  /**
+   * How long `create()` took, in ms: `{ wasmMs, deviceMs, weightsMs, buildMs, warmUpMs, totalMs }`
+   * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference).
+   */
+  get loadTimings() {
+    return this.#session.timings;
+  }
+
   /** `"webgpu"` or `"cpu"`: the backend that runs. */
   get backend() {
     return this.#session.backend;
@@ -369,8 +417,7 @@ export class ObjectDetector {
    *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
    */
   static async create(options = {}) {
-    const session = await Session.open(Detector, options, DEFAULT_DETECTOR, "detector");
-    await session.infer(warmUpFrame(416), "detect");
+    const session = await Session.open(Detector, options, DEFAULT_DETECTOR, "detector", ["detect", warmUpFrame(416)]);
     return new ObjectDetector(session);
   }
 

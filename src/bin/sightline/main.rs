@@ -123,10 +123,8 @@ impl Common {
     }
 
     fn weights(&self, default: &str) -> Result<(Vec<u8>, PathBuf)> {
-        let path = self
-            .weights
-            .clone()
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(default));
+        let path =
+            self.weights.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(default));
         let bytes = std::fs::read(&path).with_context(|| {
             format!("cannot read weights {} (run `python3 scripts/fetch_weights.py`)", path.display())
         })?;
@@ -152,23 +150,16 @@ fn classify(top_k: usize, resize: ResizeArg, common: &Common) -> Result<()> {
         ResizeArg::Crop => Resize::CenterCrop,
         ResizeArg::Stretch => Resize::Stretch,
     });
-    let classifier =
-        ImageClassifier::from_bytes(&bytes, &device, options).with_context(|| format!("cannot load {}", path.display()))?;
+    let classifier = ImageClassifier::from_bytes(&bytes, &device, options)
+        .with_context(|| format!("cannot load {}", path.display()))?;
     let img = common.decode()?;
     let (w, h) = img.dimensions();
     let start = Instant::now();
     let result = classifier.classify(&Image::from_rgb(img.as_raw(), w, h)?)?;
     let elapsed = start.elapsed();
     if common.json {
-        let top = result
-            .classes
-            .iter()
-            .map(|c| JsonClass {
-                index: c.index,
-                label: c.label,
-                probability: c.score,
-            })
-            .collect();
+        let top =
+            result.classes.iter().map(|c| JsonClass { index: c.index, label: c.label, probability: c.score }).collect();
         println!("{}", serde_json::to_string(&JsonClassification { top })?);
     } else {
         println!(
@@ -187,8 +178,8 @@ fn classify(top_k: usize, resize: ResizeArg, common: &Common) -> Result<()> {
 fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
     let (device, kind) = common.device()?;
     let (bytes, path) = common.weights("nanodet-g-416.safetensors")?;
-    let detector =
-        ObjectDetector::from_bytes(&bytes, &device, options).with_context(|| format!("cannot load {}", path.display()))?;
+    let detector = ObjectDetector::from_bytes(&bytes, &device, options)
+        .with_context(|| format!("cannot load {}", path.display()))?;
     let mut img = common.decode()?;
     let (w, h) = img.dimensions();
     let start = Instant::now();
@@ -241,13 +232,7 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Classify { top_k, resize, common } => classify(top_k, resize, &common),
-        Command::Detect {
-            score_threshold,
-            iou_threshold,
-            max_results,
-            draw,
-            common,
-        } => {
+        Command::Detect { score_threshold, iou_threshold, max_results, draw, common } => {
             let options = DetectorOptions::default()
                 .with_score_threshold(score_threshold)
                 .with_iou_threshold(iou_threshold)

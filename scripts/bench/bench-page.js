@@ -1,0 +1,112 @@
+// In-page side of the benchmark: sightline and onnxruntime-web on the same network, same
+// image, same browser, frames interleaved. Driven by scripts/bench/bench.mjs.
+import { ImageClassifier, ObjectDetector, memoryUsage } from "/www/lib/sightline.js";
+import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
+
+ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
+ort.env.wasm.numThreads = 1; // the page is not cross-origin isolated; sightline's CPU path is 1 thread too
+ort.env.logLevel = "error";
+
+const MODELS = {
+  effnet: { Task: ImageClassifier, method: "classify", size: 224, input: "cls_crop224_input.npy", options: { topK: 5 } },
+  nanodet: { Task: ObjectDetector, method: "detect", size: 416, input: "det_input.npy", options: {} },
+};
+
+async function fixturePixels(name) {
+  const img = new Image();
+  img.src = `/tests/fixtures/images/${name}`;
+  await img.decode();
+  const c = new OffscreenCanvas(img.naturalWidth, img.naturalHeight);
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  return ctx.getImageData(0, 0, c.width, c.height);
+}
+
+async function npy(url) {
+  const buf = await (await fetch(url)).arrayBuffer();
+  const headerLen = new DataView(buf).getUint16(8, true);
+  const header = new TextDecoder().decode(new Uint8Array(buf, 10, headerLen));
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(",").filter((s) => s.trim()).map(Number);
+  return { data: new Float32Array(buf.slice(10 + headerLen)), shape };
+}
+
+const now = () => performance.now();
+const gc = () => globalThis.gc?.();
+
+function heap() {
+  gc();
+  return performance.memory?.usedJSHeapSize ?? NaN;
+}
+
+/** Cold start + interleaved warm frames for sightline on `backend` and ORT on `ep`. */
+async function compare({ model, backend, ep, frames, peer, image }) {
+  const m = MODELS[model];
+  const pixels = await fixturePixels(image);
+  const out = { model, backend, ep, frames };
+
+  let t = now();
+  const task = await m.Task.create({ backend, ...m.options });
+  out.sightline = { createMs: now() - t, loadTimings: task.loadTimings, backend: task.backend };
+  t = now();
+  await task[m.method](pixels);
+  out.sightline.firstResultMs = now() - t;
+
+  if (peer) {
+    const input = await npy(`/tests/fixtures/dog/${m.input}`);
+    t = now();
+    const session = await ort.InferenceSession.create(`/peer/${peer}`, { executionProviders: [ep], graphOptimizationLevel: "all" });
+    const createMs = now() - t;
+    const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", input.data, input.shape) };
+    const run = async () => {
+      const res = await session.run(feeds);
+      for (const name of session.outputNames) await res[name].getData();
+    };
+    t = now();
+    await run();
+    out.ort = { createMs, firstResultMs: now() - t };
+    out.ort.latencies = [];
+    out.sightline.latencies = [];
+    for (let i = 0; i < frames; i++) {
+      t = now();
+      await task[m.method](pixels);
+      out.sightline.latencies.push(now() - t);
+      t = now();
+      await run();
+      out.ort.latencies.push(now() - t);
+    }
+    await session.release();
+  } else {
+    out.sightline.latencies = [];
+    for (let i = 0; i < frames; i++) {
+      t = now();
+      await task[m.method](pixels);
+      out.sightline.latencies.push(now() - t);
+    }
+  }
+  await task.close();
+  return out;
+}
+
+/** Memory over a webcam-like loop: a new frame object every time, one in flight. */
+async function memory({ model, backend, frames, image }) {
+  const m = MODELS[model];
+  const pixels = await fixturePixels(image);
+  const task = await m.Task.create({ backend, ...m.options });
+  const samples = [];
+  const sample = (i) => samples.push({ frame: i, jsHeap: heap(), wasm: memoryUsage().wasmBytes });
+  // Ten frames first so lazily grown pools are in place, then measure.
+  for (let i = 0; i < 10; i++) await task[m.method](pixels);
+  sample(0);
+  const t = now();
+  for (let i = 1; i <= frames; i++) {
+    const frame = new ImageData(new Uint8ClampedArray(pixels.data), pixels.width, pixels.height);
+    await task[m.method](frame);
+    if (i % Math.max(1, Math.floor(frames / 10)) === 0) sample(i);
+  }
+  const elapsed = now() - t;
+  await task.close();
+  return { model, backend, frames, samples, msPerFrame: elapsed / frames };
+}
+
+window.bench = { compare, memory };
+window.benchReady = true;

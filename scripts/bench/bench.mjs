@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The benchmark: sightline vs onnxruntime-web on the same networks, in headless Chromium.
 //
-//   node scripts/bench/bench.mjs --peer-onnx DIR [--frames N] [--memory-frames N]
+//   node scripts/bench/bench.mjs --peer-onnx DIR [--frames N] [--webgpu-frames N]
+//        [--memory-frames N] [--webgpu-memory-frames N] [--memory-backends cpu,webgpu]
 //        [--models effnet,nanodet] [--backends webgpu,cpu] [--out FILE.json]
 //
 // DIR holds efficientnet_lite0_224_opset16.onnx and nanodet_g_416_coco_opset16.onnx (the same
@@ -20,8 +21,11 @@ const arg = (name, fallback) => {
 const peerDir = arg("--peer-onnx", null);
 const frames = Number(arg("--frames", 20));
 const memoryFrames = Number(arg("--memory-frames", 1000));
+const webgpuFrames = Number(arg("--webgpu-frames", 10));
+// Software WebGPU runs seconds per frame here; on a real GPU pass --webgpu-memory-frames 1000.
+const webgpuMemoryFrames = Number(arg("--webgpu-memory-frames", 1000));
 const models = arg("--models", "effnet,nanodet").split(",");
-const backends = arg("--backends", "webgpu,cpu").split(",");
+const backends = arg("--backends", "webgpu,cpu").split(",").filter(Boolean);
 const memoryBackends = arg("--memory-backends", "cpu").split(",").filter(Boolean);
 const out = arg("--out", join(ROOT, "bench-results", `${new Date().toISOString().slice(0, 10)}.json`));
 
@@ -63,7 +67,7 @@ try {
     for (const backend of backends) {
       const h = await openPage(browser, `${url}/scripts/bench/bench.html`);
       await h.page.waitForFunction(() => window.benchReady === true);
-      const n = backend === "webgpu" ? Math.min(frames, 20) : frames;
+      const n = backend === "webgpu" ? Math.min(frames, webgpuFrames) : frames;
       console.error(`bench: ${model} on ${backend}, ${n} frames${peerDir ? " interleaved with onnxruntime-web" : ""}…`);
       const r = await h.page.evaluate((o) => window.bench.compare(o), {
         model,
@@ -82,8 +86,9 @@ try {
     for (const backend of memoryBackends) {
       const h = await openPage(browser, `${url}/scripts/bench/bench.html`);
       await h.page.waitForFunction(() => window.benchReady === true);
-      console.error(`bench: memory, ${model} on ${backend}, ${memoryFrames} frames…`);
-      const r = await h.page.evaluate((o) => window.bench.memory(o), { model, backend, frames: memoryFrames, image: IMAGE[model] });
+      const n = backend === "webgpu" ? Math.min(memoryFrames, webgpuMemoryFrames) : memoryFrames;
+      console.error(`bench: memory, ${model} on ${backend}, ${n} frames…`);
+      const r = await h.page.evaluate((o) => window.bench.memory(o), { model, backend, frames: n, image: IMAGE[model] });
       const [first, last] = [r.samples[0], r.samples.at(-1)];
       r.jsHeapGrowth = last.jsHeap - first.jsHeap;
       r.wasmGrowth = last.wasm - first.wasm;

@@ -1,7 +1,7 @@
 // ImageClassifier in headless Chromium: real WebGPU (SwiftShader) and the CPU backend.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launch, openPage, referenceTop, startServer } from "./helpers.mjs";
+import { launch, openHarness, referenceTop, startServer } from "./helpers.mjs";
 
 /** WebGPU vs CPU probability bound. Both are f32; the GPU reorders sums (observed ≈1e-6). */
 const PROB_TOL = 1e-3;
@@ -26,11 +26,7 @@ after(async () => {
   server?.close();
 });
 
-async function harness(options) {
-  const h = await openPage(browser, `${base}/tests/browser/harness.html`, options);
-  await h.page.waitForFunction(() => window.harnessReady === true);
-  return h;
-}
+const harness = (options) => openHarness(browser, base, options);
 
 test("fixtures give the reference top-1 on WebGPU and on the CPU, and the backends agree", { timeout: 600_000 }, async () => {
   const h = await harness();
@@ -102,9 +98,13 @@ test("every source type is accepted: img, canvas, ImageBitmap, ImageData, raw RG
     const fromVideo = await c.classify(video);
     stream.getTracks().forEach((t) => t.stop());
     out.push(fromVideo.classes.length);
+    // create() reports its steps, and the wasm memory is visible for leak checks.
+    const t = c.loadTimings;
+    out.push(["wasmMs", "deviceMs", "weightsMs", "buildMs", "warmUpMs", "totalMs"].every((k) => t[k] >= 0) && t.totalMs > 0);
+    out.push(window.sightline.memoryUsage().wasmBytes > 0);
     return out;
   });
-  assert.deepEqual(labels, [967, 967, 967, 967, 967, 1]);
+  assert.deepEqual(labels, [967, 967, 967, 967, 967, 1, true, true]);
   h.assertClean();
   await h.close();
 });

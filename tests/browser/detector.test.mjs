@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launch, openPage, ROOT, startServer } from "./helpers.mjs";
+import { launch, openHarness, ROOT, startServer } from "./helpers.mjs";
 
 /** WebGPU vs CPU score bound for the same detection (f32 both; GPU reorders sums, observed ≈1e-6). */
 const SCORE_TOL = 1e-3;
@@ -33,11 +33,7 @@ after(async () => {
   server?.close();
 });
 
-async function harness(options) {
-  const h = await openPage(browser, `${base}/tests/browser/harness.html`, options);
-  await h.page.waitForFunction(() => window.harnessReady === true);
-  return h;
-}
+const harness = (options) => openHarness(browser, base, options);
 
 /** Runs compare.py (the reference checker) on one result; returns its report. */
 function compare(name, backend, detections) {

@@ -65,3 +65,10 @@ export async function openPage(browser, url, { initScript } = {}) {
 export function referenceTop(name, mode = "crop224") {
   return JSON.parse(readFileSync(join(ROOT, "tests/fixtures", name, `cls_${mode}.json`), "utf8")).top;
 }
+
+/** Opens the test harness page (the package exposed as `window.sightline`). */
+export async function openHarness(browser, base, options) {
+  const h = await openPage(browser, `${base}/tests/browser/harness.html`, options);
+  await h.page.waitForFunction(() => window.harnessReady === true);
+  return h;
+}

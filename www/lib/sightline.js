@@ -318,17 +318,23 @@ function warmUpFrame(size) {
   return { data: new Uint8Array(size * size * 4).fill(128), width: size, height: size };
 }
 
-/**
- * ImageNet-1k classification with EfficientNet-Lite0.
- *
- *     const classifier = await ImageClassifier.create({ backend: "auto", topK: 5 });
- *     const { classes, inferenceMs, backend } = await classifier.classify(video);
- */
-export class ImageClassifier {
-  #session;
+/** Each task object's Session, kept out of reach of callers. */
+const sessions = new WeakMap();
 
+/** What the classifier and the detector share: backend facts, options, closing. */
+class VisionTask {
   constructor(session) {
-    this.#session = session;
+    sessions.set(this, session);
+  }
+
+  /** `"webgpu"` or `"cpu"`: the backend that runs. */
+  get backend() {
+    return sessions.get(this).backend;
+  }
+
+  /** Why `"auto"` fell back to the CPU, or `null`. */
+  get fallbackReason() {
+    return sessions.get(this).fallbackReason;
   }
 
   /**
@@ -336,27 +342,36 @@ export class ImageClassifier {
    * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference).
    */
   get loadTimings() {
-    return this.#session.timings;
+    return sessions.get(this).timings;
   }
 
-  /** `"webgpu"` or `"cpu"`: the backend that runs. */
-  get backend() {
-    return this.#session.backend;
+  /** Changes runtime options for the next calls; on error nothing changes. */
+  setOptions(partial) {
+    return sessions.get(this).setOptions(partial);
   }
 
-  /** Why `"auto"` fell back to the CPU, or `null`. */
-  get fallbackReason() {
-    return this.#session.fallbackReason;
+  /** Frees the model. Later calls reject with `ClosedError`. */
+  close() {
+    return sessions.get(this).close();
   }
+}
 
+/**
+ * ImageNet-1k classification with EfficientNet-Lite0.
+ *
+ *     const classifier = await ImageClassifier.create({ backend: "auto", topK: 5 });
+ *     const { classes, inferenceMs, backend } = await classifier.classify(video);
+ */
+export class ImageClassifier extends VisionTask {
   /**
    * Loads the model and warms it up (so the first `classify` is not the slow one).
    * @param {{backend?: "auto"|"webgpu"|"cpu", topK?: number, resize?: "crop"|"stretch",
    *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
    */
   static async create(options = {}) {
-    const session = await Session.open(Classifier, options, DEFAULT_CLASSIFIER, "classifier", ["classify", warmUpFrame(224)]);
-    return new ImageClassifier(session);
+    return new ImageClassifier(
+      await Session.open(Classifier, options, DEFAULT_CLASSIFIER, "classifier", ["classify", warmUpFrame(224)]),
+    );
   }
 
   /**
@@ -364,17 +379,7 @@ export class ImageClassifier {
    * @returns {Promise<{classes: {index: number, label: string, score: number}[], inferenceMs: number, backend: string}>}
    */
   classify(source) {
-    return this.#session.infer(source, "classify");
-  }
-
-  /** Changes options (`topK`, `resize`) for the next calls; on error nothing changes. */
-  setOptions(partial) {
-    return this.#session.setOptions(partial);
-  }
-
-  /** Frees the model. Later calls reject with `ClosedError`. */
-  close() {
-    return this.#session.close();
+    return sessions.get(this).infer(source, "classify");
   }
 }
 
@@ -385,31 +390,7 @@ export class ImageClassifier {
  *     const { detections } = await detector.detect(video);
  *     drawDetections(ctx, detections);
  */
-export class ObjectDetector {
-  #session;
-
-  constructor(session) {
-    this.#session = session;
-  }
-
-  /**
-   * How long `create()` took, in ms: `{ wasmMs, deviceMs, weightsMs, buildMs, warmUpMs, totalMs }`
-   * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference).
-   */
-  get loadTimings() {
-    return this.#session.timings;
-  }
-
-  /** `"webgpu"` or `"cpu"`: the backend that runs. */
-  get backend() {
-    return this.#session.backend;
-  }
-
-  /** Why `"auto"` fell back to the CPU, or `null`. */
-  get fallbackReason() {
-    return this.#session.fallbackReason;
-  }
-
+export class ObjectDetector extends VisionTask {
   /**
    * Loads the model and warms it up.
    * @param {{backend?: "auto"|"webgpu"|"cpu", scoreThreshold?: number, iouThreshold?: number,
@@ -417,8 +398,9 @@ export class ObjectDetector {
    *          model?: string|URL|ArrayBuffer|Uint8Array, wasm?: string|URL}} [options]
    */
   static async create(options = {}) {
-    const session = await Session.open(Detector, options, DEFAULT_DETECTOR, "detector", ["detect", warmUpFrame(416)]);
-    return new ObjectDetector(session);
+    return new ObjectDetector(
+      await Session.open(Detector, options, DEFAULT_DETECTOR, "detector", ["detect", warmUpFrame(416)]),
+    );
   }
 
   /**
@@ -427,17 +409,7 @@ export class ObjectDetector {
    *   box: {x: number, y: number, width: number, height: number}}[], inferenceMs: number, backend: string}>}
    */
   detect(source) {
-    return this.#session.infer(source, "detect");
-  }
-
-  /** Changes options for the next calls; on error nothing changes. */
-  setOptions(partial) {
-    return this.#session.setOptions(partial);
-  }
-
-  /** Frees the model. Later calls reject with `ClosedError`. */
-  close() {
-    return this.#session.close();
+    return sessions.get(this).infer(source, "detect");
   }
 }
 

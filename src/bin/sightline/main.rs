@@ -66,6 +66,9 @@ struct Common {
     /// Weights file (safetensors) [default: the model's file under models/].
     #[arg(long)]
     weights: Option<PathBuf>,
+    /// Run N more times after the first and print warm latency (median and 95th percentile).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    repeat: usize,
     /// The image file.
     image: PathBuf,
 }
@@ -131,6 +134,23 @@ impl Common {
         Ok((bytes, path))
     }
 
+    /// Times `run` `self.repeat` more times; prints median and p95 to stderr.
+    fn time_repeats<T>(&self, mut run: impl FnMut() -> Result<T>) -> Result<()> {
+        if self.repeat == 0 {
+            return Ok(());
+        }
+        let mut ms = Vec::with_capacity(self.repeat);
+        for _ in 0..self.repeat {
+            let start = Instant::now();
+            run()?;
+            ms.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        let at = |q: f64| ms[((q * ms.len() as f64) as usize).min(ms.len() - 1)];
+        eprintln!("warm latency over {} runs: p50 {:.1} ms, p95 {:.1} ms", ms.len(), at(0.5), at(0.95));
+        Ok(())
+    }
+
     fn decode(&self) -> Result<image::RgbImage> {
         let path = &self.image;
         Ok(image::ImageReader::open(path)
@@ -155,7 +175,8 @@ fn classify(top_k: usize, resize: ResizeArg, common: &Common) -> Result<()> {
     let img = common.decode()?;
     let (w, h) = img.dimensions();
     let start = Instant::now();
-    let result = classifier.classify(&Image::from_rgb(img.as_raw(), w, h)?)?;
+    let image = Image::from_rgb(img.as_raw(), w, h)?;
+    let result = classifier.classify(&image)?;
     let elapsed = start.elapsed();
     if common.json {
         let top =
@@ -172,7 +193,7 @@ fn classify(top_k: usize, resize: ResizeArg, common: &Common) -> Result<()> {
             println!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
         }
     }
-    Ok(())
+    common.time_repeats(|| Ok(classifier.classify(&image)?))
 }
 
 fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
@@ -183,7 +204,8 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
     let mut img = common.decode()?;
     let (w, h) = img.dimensions();
     let start = Instant::now();
-    let detections = detector.detect(&Image::from_rgb(img.as_raw(), w, h)?)?;
+    let image = Image::from_rgb(img.as_raw(), w, h)?;
+    let detections = detector.detect(&image)?;
     let elapsed = start.elapsed();
     if common.json {
         let detections = detections
@@ -219,6 +241,7 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
             );
         }
     }
+    common.time_repeats(|| Ok(detector.detect(&image)?))?;
     if let Some(out) = draw_to {
         draw::draw(&mut img, &detections);
         img.save(out).with_context(|| format!("cannot write {}", out.display()))?;

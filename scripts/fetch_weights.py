@@ -332,7 +332,7 @@ def fetch(model, out, cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", choices=[*MODELS, []], default=list(MODELS))
+    parser.add_argument("models", nargs="*", choices=list(MODELS), help="default: all")
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     parser.add_argument("--cache", type=Path,
                         default=Path(os.environ.get("SIGHTLINE_CACHE", Path.home() / ".cache" / "sightline"))

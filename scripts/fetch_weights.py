@@ -332,12 +332,15 @@ def fetch(model, out, cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", choices=list(MODELS), help="default: all")
+    parser.add_argument("models", nargs="*", metavar="MODEL", help=f"one of {', '.join(MODELS)} (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "models")
     parser.add_argument("--cache", type=Path,
                         default=Path(os.environ.get("SIGHTLINE_CACHE", Path.home() / ".cache" / "sightline"))
                         / "downloads")
     args = parser.parse_args()
+    for model in args.models:
+        if model not in MODELS:
+            parser.error(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
     for model in args.models or list(MODELS):
         fetch(model, args.out.resolve(), args.cache)
 

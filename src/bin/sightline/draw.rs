@@ -97,8 +97,9 @@ fn text(img: &mut RgbImage, x: i64, y: i64, s: &str, scale: i64, color: Rgb<u8>)
 /// Draws every detection as a class-coloured box with a `label NN%` tag; line width and text
 /// scale grow with the image.
 pub fn draw(img: &mut RgbImage, detections: &[Detection]) {
-    let unit = (img.width().min(img.height()) / 400).max(1) as i64;
-    let line = 2 * unit;
+    // One text pixel per 250 image pixels of the shorter side: 2 for a 576-pixel photo.
+    let unit = (img.width().min(img.height()) as f32 / 250.0).round().max(1.0) as i64;
+    let line = unit.max(2);
     let scale = unit;
     for d in detections {
         let color = class_color(d.index);

@@ -258,7 +258,12 @@ class Session {
       throw wrapError(e);
     }
     marks.push(performance.now());
-    await session.infer(warmUp, method);
+    try {
+      await session.infer(warmUp, method);
+    } catch (e) {
+      await session.close();
+      throw e;
+    }
     marks.push(performance.now());
     const step = (i) => marks[i + 1] - marks[i];
     session.timings = {

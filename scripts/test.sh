@@ -12,6 +12,7 @@ export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86
 # The Vulkan loader wants a private runtime dir; CI has none.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --all-targets -- --test-threads 1
+cargo test --doc
 
 step "clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings

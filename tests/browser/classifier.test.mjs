@@ -141,12 +141,7 @@ test("bad pixels and bad options reject with named errors, and the next call sti
     const { ImageClassifier } = window.sightline;
     const names = {};
     const name = async (key, f) => {
-      try {
-        await f();
-        names[key] = "resolved";
-      } catch (e) {
-        names[key] = e.name;
-      }
+      names[key] = await window.outcome(f);
     };
     const results = {};
     for (const backend of ["webgpu", "cpu"]) {

@@ -89,12 +89,7 @@ test("bad input and bad options reject with named errors, and the detector keeps
     const { ObjectDetector } = window.sightline;
     const names = {};
     const name = async (key, f) => {
-      try {
-        await f();
-        names[key] = "resolved";
-      } catch (e) {
-        names[key] = e.name;
-      }
+      names[key] = await window.outcome(f);
     };
     const results = {};
     for (const backend of ["webgpu", "cpu"]) {

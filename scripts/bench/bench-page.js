@@ -122,5 +122,20 @@ async function memory({ model, backend, frames, image }) {
   return { model, backend, frames, samples, msPerFrame: busy / frames, wallMs: now() - t };
 }
 
-window.bench = { compare, memory };
+/** A created, warmed-up task kept on the page so a profiler can watch `run(frames)` alone. */
+async function prepare({ model, backend }) {
+  const m = MODELS[model];
+  const pixels = await fixturePixels(IMAGE_FOR_PROFILE);
+  const task = await m.Task.create({ backend, ...m.options });
+  for (let i = 0; i < 3; i++) await task[m.method](pixels);
+  window.profileRun = async (frames) => {
+    const t = now();
+    for (let i = 0; i < frames; i++) await task[m.method](pixels);
+    return (now() - t) / frames;
+  };
+  return task.backend;
+}
+const IMAGE_FOR_PROFILE = "dog.jpg";
+
+window.bench = { compare, memory, prepare };
 window.benchReady = true;

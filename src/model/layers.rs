@@ -7,6 +7,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, Tensor};
 
+use super::cpu;
 use super::weights::{Weights, tensor};
 use crate::error::Result;
 
@@ -22,7 +23,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply(self, x: Tensor<4>) -> Tensor<4> {
+    /// burn's operators (any backend).
+    pub(super) fn apply(self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Activation::Identity => x,
             Activation::Relu6 => x.clamp(0.0, 6.0),
@@ -129,6 +131,9 @@ impl ConvAct {
     /// # Shapes
     /// `[b, cin, h, w]` → `[b, cout, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if cpu::runs_on(&x.device()) {
+            return cpu::conv2d_act(&self.conv, x, self.act);
+        }
         self.act.apply(self.conv.forward(x))
     }
 }

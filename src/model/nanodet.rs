@@ -9,6 +9,7 @@ use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
+use super::cpu;
 use super::layers::{Activation, ConvAct, ConvSpec};
 use super::weights::Weights;
 use crate::error::Result;
@@ -190,7 +191,11 @@ impl NanoDet {
     pub fn backbone(&self, x: Tensor<4>) -> [Tensor<4>; 3] {
         let x = self.stem.forward(x);
         // 3×3/2 max-pool with 1 pixel of -inf padding.
-        let mut x = max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]));
+        let mut x = if cpu::runs_on(&x.device()) {
+            cpu::max_pool2d(x, 3, 2, 1)
+        } else {
+            max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]))
+        };
         let mut outs = Vec::with_capacity(3);
         for (i, stage) in self.stages.iter().enumerate() {
             x = stage.forward(x);

@@ -23,6 +23,9 @@ use burn_flex::FlexTensor;
 
 use super::layers::Activation;
 
+mod sgemm;
+mod winograd;
+
 /// Operations with a dedicated CPU kernel. Only the flex backend implements them.
 #[backend_extension(Flex: cfg(all()))]
 pub trait CpuKernels: Backend {
@@ -64,6 +67,8 @@ impl CpuKernels for Flex {
                 {
                     if depthwise {
                         depthwise_conv(xb, wd, bd, &window, act, ob);
+                    } else if winograd::applies(&window) {
+                        winograd::conv(xb, wd, bd, cin, cout, &window, act, ob);
                     } else {
                         gemm_conv(xb, wd, bd, cin, cout, &window, act, ob);
                     }
@@ -233,18 +238,23 @@ impl Window {
     /// `ow·stride + kw`, i.e. entry `ow + kw / stride` of phase `kw % stride`.
     fn fill_phases(&self, scratch: &mut Vec<f32>, plane: &[f32], fill: f32) {
         let (s, width) = (self.stride, self.phase_width());
+        let [top, _, left, _] = self.pad;
         let rows = self.h + self.pad[0] + self.pad[1];
-        scratch.clear();
-        scratch.resize(rows * s * width, fill);
-        for (ih, src) in plane.chunks_exact(self.w).enumerate() {
-            let row = &mut scratch[(ih + self.pad[0]) * s * width..][..s * width];
-            if s == 1 {
-                row[self.pad[2]..self.pad[2] + self.w].copy_from_slice(src);
-            } else {
-                for (iw, &v) in src.iter().enumerate() {
-                    let col = iw + self.pad[2];
-                    row[(col % s) * width + col / s] = v;
-                }
+        if scratch.len() < rows * s * width {
+            scratch.resize(rows * s * width, fill);
+        }
+        for (r, row) in scratch[..rows * s * width].chunks_exact_mut(s * width).enumerate() {
+            if r < top || r >= top + self.h {
+                row.fill(fill);
+                continue;
+            }
+            let src = &plane[(r - top) * self.w..][..self.w];
+            for (p, dst) in row.chunks_exact_mut(width).enumerate() {
+                // dst[j] is padded column j·s + p, i.e. src[j·s + p - left] where that exists.
+                let (lo, hi) = inside(left, p, s, self.w, width);
+                dst[..lo].fill(fill);
+                dst[hi..].fill(fill);
+                copy_strided(&mut dst[lo..hi], &src[lo * s + p - left..], s);
             }
         }
     }
@@ -301,6 +311,32 @@ impl Window {
             }
         }
     }
+}
+
+/// The range `lo..hi` (within `0..limit`) of positions `j` whose input column
+/// `j·stride + offset - pad` lies inside `0..size`.
+fn inside(pad: usize, offset: usize, stride: usize, size: usize, limit: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(limit);
+    let hi = (size + pad).saturating_sub(offset).div_ceil(stride).min(limit).max(lo);
+    (lo, hi)
+}
+
+/// `dst[j] = src[j·stride]`.
+fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    if stride == 1 {
+        dst.copy_from_slice(&src[..n]);
+        return;
+    }
+    // Whole strides first (a plain loop over fixed-size chunks vectorises), then the last one.
+    let (body, last) = dst.split_at_mut(n - 1);
+    for (d, chunk) in body.iter_mut().zip(src.chunks_exact(stride)) {
+        *d = chunk[0];
+    }
+    last[0] = src[(n - 1) * stride];
 }
 
 /// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively,
@@ -380,23 +416,14 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
     let [top, _, left, _] = g.pad;
     for (row, dst) in col.chunks_exact_mut(n).enumerate() {
         let (ci, kh, kw) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
-        // Output columns whose input column `ow·s + kw - left` lies inside the image.
-        let lo = left.saturating_sub(kw).div_ceil(g.stride);
-        let hi = (g.w + left).saturating_sub(kw).div_ceil(g.stride).min(g.ow).max(lo);
+        let (lo, hi) = inside(left, kw, g.stride, g.w, g.ow);
         for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
             let ih = (oh0 + r) * g.stride + kh;
             if ih < top || ih >= top + g.h {
                 continue;
             }
             let src = &x[(ci * g.h + ih - top) * g.w..][..g.w];
-            let first = lo * g.stride + kw - left;
-            if g.stride == 1 {
-                d[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
-            } else {
-                for (o, v) in d[lo..hi].iter_mut().zip(src[first..].iter().step_by(g.stride)) {
-                    *o = *v;
-                }
-            }
+            copy_strided(&mut d[lo..hi], &src[lo * g.stride + kw - left..], g.stride);
         }
     }
 }
@@ -413,6 +440,9 @@ fn matmul_acc(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs:
     assert!(lhs.len() >= m * k, "matmul_acc: lhs too short");
     assert!(rhs.len() >= (k - 1) * rhs_rs + n, "matmul_acc: rhs too short");
     assert!(dst.len() >= (m - 1) * dst_rs + n, "matmul_acc: dst too short");
+    if cfg!(target_family = "wasm") {
+        return sgemm::sgemm_acc(m, n, k, lhs, rhs, rhs_rs, dst, dst_rs);
+    }
     #[cfg(not(target_family = "wasm"))]
     let parallelism = gemm::Parallelism::Rayon(0);
     #[cfg(target_family = "wasm")]
@@ -468,12 +498,19 @@ mod tests {
         ))
     }
 
-    fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
+    /// `|a - b| ≤ 1e-5 · scale`, where `scale` is the largest magnitude in `b` or in `before`
+    /// (the values before a clamping activation, whose rounding errors survive it).
+    fn assert_close_to(a: Tensor<4>, b: Tensor<4>, before: Option<&Tensor<4>>, what: &str) {
         assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+        let largest = |t: &Tensor<4>| t.clone().abs().max().into_scalar::<f32>();
+        let scale = largest(&b).max(before.map_or(1.0, largest)).max(1.0);
         let (a, b) = (a.into_data().try_to_vec::<f32>().unwrap(), b.into_data().try_to_vec::<f32>().unwrap());
-        let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
         let worst = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(worst <= 1e-5 * scale, "{what}: max |Δ| {worst} (scale {scale})");
+    }
+
+    fn assert_close(a: Tensor<4>, b: Tensor<4>, what: &str) {
+        assert_close_to(a, b, None, what);
     }
 
     #[test]
@@ -484,6 +521,9 @@ mod tests {
             (3, 8, 1, 3, 2, 17, 23, [(1, 1), (1, 1)]),
             (6, 5, 1, 1, 1, 9, 11, [(0, 0), (0, 0)]),
             (4, 7, 1, 3, 1, 5, 40, [(1, 1), (1, 1)]),
+            // Winograd over several bands of tiles, odd output sizes, asymmetric padding.
+            (128, 8, 1, 3, 1, 101, 37, [(1, 1), (1, 1)]),
+            (3, 5, 1, 3, 1, 6, 9, [(0, 2), (2, 0)]),
             (8, 8, 8, 3, 1, 14, 14, [(1, 1), (1, 1)]),
             (8, 8, 8, 5, 2, 15, 15, [(1, 2), (1, 2)]),
             (8, 8, 8, 3, 2, 16, 9, [(0, 1), (0, 1)]),
@@ -497,10 +537,11 @@ mod tests {
             let wt = Tensor::<4>::random([cout, cin / groups, k, k], Distribution::Normal(0.0, 1.0), &device);
             let b = Tensor::<1>::random([cout], Distribution::Normal(0.0, 1.0), &device);
             let options = ConvOptions::new_with_padding([stride; 2], padding, [1, 1], groups);
+            let linear = reference(x.clone(), wt.clone(), b.clone(), options.clone(), Activation::Identity);
             for act in [Activation::Identity, Activation::Relu6, Activation::LeakyRelu(0.1)] {
                 let want = reference(x.clone(), wt.clone(), b.clone(), options.clone(), act);
                 let got = kernel(x.clone(), wt.clone(), b.clone(), options.clone(), act);
-                assert_close(got, want, &format!("case {i} {act:?}"));
+                assert_close_to(got, want, Some(&linear), &format!("case {i} {act:?}"));
             }
         }
     }

@@ -1,0 +1,125 @@
+//! A single-threaded f32 matrix product for wasm SIMD128, in portable Rust that LLVM vectorises.
+//!
+//! The `gemm` crate's wasm kernel keeps a 12×4 block of accumulators: with its three operand
+//! vectors and a broadcast that is 16 live 128-bit values, one more than V8 can keep in x64
+//! registers. This one computes 4×8 blocks (8 accumulators, 2 operand vectors, 1 broadcast), over
+//! operands packed so that every inner-loop load is contiguous, with the usual cache blocking.
+//! Natively the `gemm` crate (FMA, threads) stays faster, so this runs in wasm only.
+
+// Index loops over fixed-size lanes are the clearest way to write these SIMD kernels.
+#![allow(clippy::needless_range_loop)]
+
+/// Rows of the output computed together (output channels).
+const MR: usize = 4;
+/// Columns of the output computed together (pixels): two 128-bit vectors.
+const NR: usize = 8;
+/// Depth of one packed block: an `MR × KC` sliver of `a` plus a `KC × NR` one of `b` fit L1.
+const KC: usize = 128;
+/// Columns of one packed block of `b` (`KC × NC` floats, 256 KB, fits L2).
+const NC: usize = 256;
+
+/// `c[i·ldc + j] += Σ_p a[i·k + p] · b[p·ldb + j]` for `i < m`, `j < n`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= m * k && b.len() >= (k - 1) * ldb + n && c.len() >= (m - 1) * ldc + n,
+        "sgemm_acc: short operand"
+    );
+    let m_blocks = m.div_ceil(MR);
+    let mut a_packed = Vec::new();
+    let mut b_packed = Vec::new();
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        pack_a(a, m, k, p0, kc, &mut a_packed);
+        for j0 in (0..n).step_by(NC) {
+            let nc = NC.min(n - j0);
+            pack_b(b, ldb, p0, kc, j0, nc, &mut b_packed);
+            for (jb, bp) in b_packed.chunks_exact(kc * NR).enumerate() {
+                for ib in 0..m_blocks {
+                    let ap = &a_packed[ib * kc * MR..][..kc * MR];
+                    let acc = micro_kernel(ap, bp);
+                    let (i, j) = (ib * MR, j0 + jb * NR);
+                    for (r, acc_row) in acc.iter().enumerate().take(m - i) {
+                        let dst = &mut c[(i + r) * ldc + j..][..NR.min(n - j)];
+                        for (d, v) in dst.iter_mut().zip(acc_row) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `a[.., p0..p0 + kc]` as `MR`-row slivers, each stored depth-major (`[p][r]`), zero-padded rows.
+fn pack_a(a: &[f32], m: usize, k: usize, p0: usize, kc: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(m.div_ceil(MR) * kc * MR, 0.0);
+    for (ib, sliver) in out.chunks_exact_mut(kc * MR).enumerate() {
+        for r in 0..MR.min(m - ib * MR) {
+            let row = &a[(ib * MR + r) * k + p0..][..kc];
+            for (p, v) in row.iter().enumerate() {
+                sliver[p * MR + r] = *v;
+            }
+        }
+    }
+}
+
+/// `b[p0..p0 + kc, j0..j0 + nc]` as `NR`-column slivers, each stored row by row (`[p][l]`),
+/// zero-padded columns.
+fn pack_b(b: &[f32], ldb: usize, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(nc.div_ceil(NR) * kc * NR, 0.0);
+    for (jb, sliver) in out.chunks_exact_mut(kc * NR).enumerate() {
+        let (j, width) = (j0 + jb * NR, NR.min(nc - jb * NR));
+        for (p, dst) in sliver.chunks_exact_mut(NR).enumerate() {
+            dst[..width].copy_from_slice(&b[(p0 + p) * ldb + j..][..width]);
+        }
+    }
+}
+
+/// One `MR × NR` block of `a_sliver · b_sliver`, kept in registers.
+#[inline(always)]
+fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+    let mut acc = [[0.0f32; NR]; MR];
+    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        for r in 0..MR {
+            for l in 0..NR {
+                acc[r][l] += av[r] * bv[l];
+            }
+        }
+    }
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_a_naive_product_on_ragged_shapes() {
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for (m, n, k, ldb, ldc) in [(1, 1, 1, 1, 1), (5, 13, 7, 13, 20), (9, 300, 600, 310, 301), (64, 8, 256, 8, 8)] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..k * ldb).map(|_| next()).collect();
+            let mut c: Vec<f32> = (0..m * ldc).map(|_| next()).collect();
+            let mut want = c.clone();
+            for i in 0..m {
+                for j in 0..n {
+                    want[i * ldc + j] +=
+                        (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(b[p * ldb + j])).sum::<f64>() as f32;
+                }
+            }
+            sgemm_acc(m, n, k, &a, &b, ldb, &mut c, ldc);
+            let worst = c.iter().zip(&want).fold(0.0f32, |w, (x, y)| w.max((x - y).abs()));
+            assert!(worst < 1e-4, "{m}×{n}×{k}: max |Δ| {worst}");
+        }
+    }
+}

@@ -61,16 +61,23 @@ impl CpuKernels for Flex {
             let (batch, cin, cout) = (xs[0], xs[1], ws[0]);
             let depthwise = options.groups == cin && cout == cin && ws[1] == 1;
             if depthwise || options.groups == 1 {
-                let mut out = vec![0.0f32; batch * cout * window.out_len()];
-                for (xb, ob) in
-                    xd.chunks_exact(cin * window.in_len()).zip(out.chunks_exact_mut(cout * window.out_len()))
-                {
+                // Each path writes every output value; only the matrix-product path reads its
+                // output first (it accumulates onto the bias), so only it starts from values.
+                let per_image = cout * window.out_len();
+                let mut out = Vec::with_capacity(batch * per_image);
+                for xb in xd.chunks_exact(cin * window.in_len()) {
+                    let start = out.len();
                     if depthwise {
-                        depthwise_conv(xb, wd, bd, &window, act, ob);
+                        out.resize(start + per_image, 0.0);
+                        depthwise_conv(xb, wd, bd, &window, act, &mut out[start..]);
                     } else if winograd::applies(&window) {
-                        winograd::conv(xb, wd, bd, cin, cout, &window, act, ob);
+                        out.resize(start + per_image, 0.0);
+                        winograd::conv(xb, wd, bd, cin, cout, &window, act, &mut out[start..]);
                     } else {
-                        gemm_conv(xb, wd, bd, cin, cout, &window, act, ob);
+                        for &b in &bd[..cout] {
+                            out.resize(out.len() + window.out_len(), b);
+                        }
+                        gemm_conv(xb, wd, cin, cout, &window, act, &mut out[start..]);
                     }
                 }
                 return from_vec(out, vec![batch, cout, window.oh, window.ow]);
@@ -95,10 +102,11 @@ impl CpuKernels for Flex {
         {
             let planes = xs[0] * xs[1];
             let mut out = vec![0.0f32; planes * window.out_len()];
+            let taps = window.taps();
             for_each_plane(&mut out, window.out_len(), |c, plane_out, scratch| {
                 let plane = &xd[c * window.in_len()..(c + 1) * window.in_len()];
                 window.fill_phases(scratch, plane, f32::NEG_INFINITY);
-                window.max_plane(scratch, plane_out);
+                window.max_plane(scratch, &taps, plane_out);
             });
             return from_vec(out, vec![xs[0], xs[1], window.oh, window.ow]);
         }
@@ -271,11 +279,10 @@ impl Window {
     }
 
     /// Depthwise convolution of one phased plane: `out = act(bias + Σ taps)`.
-    fn conv_plane(&self, phased: &[f32], weights: &[f32], bias: f32, act: Activation, out: &mut [f32]) {
-        let taps: Vec<(usize, f32)> = self.taps().into_iter().zip(weights.iter().copied()).collect();
+    fn conv_plane(&self, phased: &[f32], taps: &[usize], weights: &[f32], bias: f32, act: Activation, out: &mut [f32]) {
         self.rows(out, |row_base, ow0, acc: &mut [f32; LANES]| {
             *acc = [bias; LANES];
-            for &(offset, w) in &taps {
+            for (&offset, &w) in taps.iter().zip(weights) {
                 let src = &phased[row_base + offset + ow0..][..LANES];
                 for l in 0..LANES {
                     acc[l] += w * src[l];
@@ -286,11 +293,10 @@ impl Window {
     }
 
     /// Max pooling of one phased plane (padded with -inf).
-    fn max_plane(&self, phased: &[f32], out: &mut [f32]) {
-        let taps = self.taps();
+    fn max_plane(&self, phased: &[f32], taps: &[usize], out: &mut [f32]) {
         self.rows(out, |row_base, ow0, acc: &mut [f32; LANES]| {
             *acc = [f32::NEG_INFINITY; LANES];
-            for &offset in &taps {
+            for &offset in taps {
                 let src = &phased[row_base + offset + ow0..][..LANES];
                 for l in 0..LANES {
                     acc[l] = if src[l] > acc[l] { src[l] } else { acc[l] };
@@ -307,7 +313,10 @@ impl Window {
         for (oh, out_row) in out.chunks_exact_mut(self.ow).enumerate() {
             for (c, dst) in out_row.chunks_mut(LANES).enumerate() {
                 chunk(oh * row_stride, c * LANES, &mut acc);
-                dst.copy_from_slice(&acc[..dst.len()]);
+                match <&mut [f32; LANES]>::try_from(&mut *dst) {
+                    Ok(full) => *full = acc,
+                    Err(_) => dst.copy_from_slice(&acc[..dst.len()]),
+                }
             }
         }
     }
@@ -359,9 +368,10 @@ fn for_each_plane(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32
 /// Depthwise convolution of one image: `x` `[c, h, w]`, `weight` `[c, 1, k, k]`, `out` `[c, oh, ow]`.
 fn depthwise_conv(x: &[f32], weight: &[f32], bias: &[f32], window: &Window, act: Activation, out: &mut [f32]) {
     let kk = window.k * window.k;
+    let taps = window.taps();
     for_each_plane(out, window.out_len(), |c, plane_out, scratch| {
         window.fill_phases(scratch, &x[c * window.in_len()..(c + 1) * window.in_len()], 0.0);
-        window.conv_plane(scratch, &weight[c * kk..(c + 1) * kk], bias[c], act, plane_out);
+        window.conv_plane(scratch, &taps, &weight[c * kk..(c + 1) * kk], bias[c], act, plane_out);
     });
 }
 
@@ -370,25 +380,14 @@ fn depthwise_conv(x: &[f32], weight: &[f32], bias: &[f32], window: &Window, act:
 const TILE_COLUMNS: usize = 2048;
 const TILE_FLOATS: usize = 1 << 20;
 
-/// Dense convolution of one image as matrix products, `out = act(W · im2col(x) + bias)`:
-/// `x` `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the `[cout, cin·k²]` matrix),
-/// `out` `[cout, oh·ow]`, written directly in NCHW, tile by tile of whole output rows.
+/// Dense convolution of one image as matrix products, `out = act(W · im2col(x) + out)` where
+/// `out` arrives holding the bias: `x` `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the
+/// `[cout, cin·k²]` matrix), `out` `[cout, oh·ow]`, written directly in NCHW, tile by tile of
+/// whole output rows.
 #[allow(clippy::too_many_arguments)]
-fn gemm_conv(
-    x: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    cin: usize,
-    cout: usize,
-    window: &Window,
-    act: Activation,
-    out: &mut [f32],
-) {
+fn gemm_conv(x: &[f32], weight: &[f32], cin: usize, cout: usize, window: &Window, act: Activation, out: &mut [f32]) {
     let depth = cin * window.k * window.k;
     let columns = window.out_len();
-    for (o, row) in out.chunks_exact_mut(columns).enumerate() {
-        row.fill(bias[o]);
-    }
     let tile_columns = TILE_COLUMNS.min(TILE_FLOATS / depth.max(1));
     let rows_per_tile = (tile_columns / window.ow).clamp(1, window.oh);
     let mut col = Vec::new();
@@ -411,7 +410,7 @@ fn gemm_conv(
 /// zero where the window reaches into the padding.
 fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut Vec<f32>) {
     let n = rows * g.ow;
-    col.clear();
+    // Every element is written below (zeros in the padding), so the buffer is only resized.
     col.resize(cin * g.k * g.k * n, 0.0);
     let [top, _, left, _] = g.pad;
     for (row, dst) in col.chunks_exact_mut(n).enumerate() {
@@ -420,9 +419,12 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
         for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
             let ih = (oh0 + r) * g.stride + kh;
             if ih < top || ih >= top + g.h {
+                d.fill(0.0);
                 continue;
             }
             let src = &x[(ci * g.h + ih - top) * g.w..][..g.w];
+            d[..lo].fill(0.0);
+            d[hi..].fill(0.0);
             copy_strided(&mut d[lo..hi], &src[lo * g.stride + kw - left..], g.stride);
         }
     }

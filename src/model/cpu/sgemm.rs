@@ -37,7 +37,7 @@ pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb:
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
             pack_b(b, ldb, p0, kc, j0, nc, &mut b_packed);
-            for (jb, bp) in b_packed.chunks_exact(kc * NR).enumerate() {
+            for (jb, bp) in b_packed[..nc.div_ceil(NR) * kc * NR].chunks_exact(kc * NR).enumerate() {
                 for ib in 0..m_blocks {
                     let ap = &a_packed[ib * kc * MR..][..kc * MR];
                     let acc = micro_kernel(ap, bp);
@@ -56,13 +56,20 @@ pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb:
 
 /// `a[.., p0..p0 + kc]` as `MR`-row slivers, each stored depth-major (`[p][r]`), zero-padded rows.
 fn pack_a(a: &[f32], m: usize, k: usize, p0: usize, kc: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(m.div_ceil(MR) * kc * MR, 0.0);
-    for (ib, sliver) in out.chunks_exact_mut(kc * MR).enumerate() {
-        for r in 0..MR.min(m - ib * MR) {
-            let row = &a[(ib * MR + r) * k + p0..][..kc];
-            for (p, v) in row.iter().enumerate() {
-                sliver[p * MR + r] = *v;
+    // Every element is written below (zeros past the last row), so the buffer is only grown.
+    let len = m.div_ceil(MR) * kc * MR;
+    if out.len() < len {
+        out.resize(len, 0.0);
+    }
+    for (ib, sliver) in out[..len].chunks_exact_mut(kc * MR).enumerate() {
+        for r in 0..MR {
+            let i = ib * MR + r;
+            if i < m {
+                for (p, v) in a[i * k + p0..][..kc].iter().enumerate() {
+                    sliver[p * MR + r] = *v;
+                }
+            } else {
+                (0..kc).for_each(|p| sliver[p * MR + r] = 0.0);
             }
         }
     }
@@ -71,12 +78,16 @@ fn pack_a(a: &[f32], m: usize, k: usize, p0: usize, kc: usize, out: &mut Vec<f32
 /// `b[p0..p0 + kc, j0..j0 + nc]` as `NR`-column slivers, each stored row by row (`[p][l]`),
 /// zero-padded columns.
 fn pack_b(b: &[f32], ldb: usize, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(nc.div_ceil(NR) * kc * NR, 0.0);
-    for (jb, sliver) in out.chunks_exact_mut(kc * NR).enumerate() {
+    // Every element is written below (zeros past the last column), so the buffer is only grown.
+    let len = nc.div_ceil(NR) * kc * NR;
+    if out.len() < len {
+        out.resize(len, 0.0);
+    }
+    for (jb, sliver) in out[..len].chunks_exact_mut(kc * NR).enumerate() {
         let (j, width) = (j0 + jb * NR, NR.min(nc - jb * NR));
         for (p, dst) in sliver.chunks_exact_mut(NR).enumerate() {
             dst[..width].copy_from_slice(&b[(p0 + p) * ldb + j..][..width]);
+            dst[width..].fill(0.0);
         }
     }
 }

@@ -44,8 +44,15 @@ pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb:
                     let (i, j) = (ib * MR, j0 + jb * NR);
                     for (r, acc_row) in acc.iter().enumerate().take(m - i) {
                         let dst = &mut c[(i + r) * ldc + j..][..NR.min(n - j)];
-                        for (d, v) in dst.iter_mut().zip(acc_row) {
-                            *d += v;
+                        match <&mut [f32; NR]>::try_from(&mut *dst) {
+                            // A whole row of the block: one vector add (the ragged edge below
+                            // would be lane-by-lane, which costs as much as a short product).
+                            Ok(full) => {
+                                for l in 0..NR {
+                                    full[l] += acc_row[l];
+                                }
+                            }
+                            Err(_) => dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v),
                         }
                     }
                 }

@@ -6,7 +6,9 @@
 //! depthwise convolutions (a scalar gather for stride 2). NanoDet-g's 3×3 convolutions spent a
 //! further 13 % re-laying out their input (NCHW → NHWC, im2col, then a scatter back). These
 //! kernels fuse bias and activation into the convolution and keep every inner loop contiguous
-//! so that it vectorises. The matrix products still go through the `gemm` crate, as in flex.
+//! so that it vectorises; 3×3 stride-1 convolutions use Winograd's F(2×2, 3×3) (`winograd.rs`).
+//! The matrix products go through the `gemm` crate natively, as in flex, and through a smaller
+//! register-blocked kernel in wasm (`sgemm.rs`).
 //!
 //! The kernels only run for tensors on the flex device; the WebGPU/wgpu path keeps burn's own
 //! operators (see `layers.rs`). Anything these kernels do not cover (other dtypes, dilation,

@@ -254,18 +254,8 @@ impl Window {
             scratch.resize(rows * s * width, fill);
         }
         for (r, row) in scratch[..rows * s * width].chunks_exact_mut(s * width).enumerate() {
-            if r < top || r >= top + self.h {
-                row.fill(fill);
-                continue;
-            }
-            let src = &plane[(r - top) * self.w..][..self.w];
-            for (p, dst) in row.chunks_exact_mut(width).enumerate() {
-                // dst[j] is padded column j·s + p, i.e. src[j·s + p - left] where that exists.
-                let (lo, hi) = inside(left, p, s, self.w, width);
-                dst[..lo].fill(fill);
-                dst[hi..].fill(fill);
-                copy_strided(&mut dst[lo..hi], &src[lo * s + p - left..], s);
-            }
+            let src = (r >= top && r - top < self.h).then(|| &plane[(r - top) * self.w..][..self.w]);
+            phased_row(row, src, left, s, width, fill);
         }
     }
 
@@ -332,8 +322,25 @@ fn inside(pad: usize, offset: usize, stride: usize, size: usize, limit: usize) -
     (lo, hi)
 }
 
-/// `dst[j] = src[j·stride]`.
-fn copy_strided(dst: &mut [f32], src: &[f32], stride: usize) {
+/// One padded row split into `stride` phases of `width` values: entry `j` of phase `p` is padded
+/// column `j·stride + p`. `src` is the image row (`None` for a padding row).
+fn phased_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, stride: usize, width: usize, fill: f32) {
+    for (p, phase) in dst.chunks_exact_mut(width).enumerate() {
+        strided_row(phase, src, left, p, stride, fill);
+    }
+}
+
+/// `dst[j] = src[j·stride + offset - left]` where that lies inside `src`, `fill` elsewhere (and
+/// everywhere when `src` is `None`): one row of a padded, strided view of an image row.
+fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, offset: usize, stride: usize, fill: f32) {
+    let Some(src) = src else {
+        dst.fill(fill);
+        return;
+    };
+    let (lo, hi) = inside(left, offset, stride, src.len(), dst.len());
+    dst[..lo].fill(fill);
+    dst[hi..].fill(fill);
+    let (dst, src) = (&mut dst[lo..hi], &src[lo * stride + offset - left..]);
     let n = dst.len();
     if n == 0 {
         return;
@@ -386,7 +393,6 @@ const TILE_FLOATS: usize = 1 << 20;
 /// `out` arrives holding the bias: `x` `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the
 /// `[cout, cin·k²]` matrix), `out` `[cout, oh·ow]`, written directly in NCHW, tile by tile of
 /// whole output rows.
-#[allow(clippy::too_many_arguments)]
 fn gemm_conv(x: &[f32], weight: &[f32], cin: usize, cout: usize, window: &Window, act: Activation, out: &mut [f32]) {
     let depth = cin * window.k * window.k;
     let columns = window.out_len();
@@ -417,23 +423,16 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
     let [top, _, left, _] = g.pad;
     for (row, dst) in col.chunks_exact_mut(n).enumerate() {
         let (ci, kh, kw) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
-        let (lo, hi) = inside(left, kw, g.stride, g.w, g.ow);
         for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
             let ih = (oh0 + r) * g.stride + kh;
-            if ih < top || ih >= top + g.h {
-                d.fill(0.0);
-                continue;
-            }
-            let src = &x[(ci * g.h + ih - top) * g.w..][..g.w];
-            d[..lo].fill(0.0);
-            d[hi..].fill(0.0);
-            copy_strided(&mut d[lo..hi], &src[lo * g.stride + kw - left..], g.stride);
+            let src = (ih >= top && ih - top < g.h).then(|| &x[(ci * g.h + ih - top) * g.w..][..g.w]);
+            strided_row(d, src, left, kw, g.stride, 0.0);
         }
     }
 }
 
-/// `dst[i·dst_rs + j] += Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`, with the
-/// `gemm` crate (the same kernels flex uses; multithreaded natively).
+/// `dst[i·dst_rs + j] += Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`: the `gemm`
+/// crate natively (the kernels flex uses, multithreaded), `sgemm` in wasm.
 #[allow(clippy::too_many_arguments)]
 #[allow(unsafe_code)]
 fn matmul_acc(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs: &[f32], rhs: &[f32], rhs_rs: usize) {

@@ -8,7 +8,7 @@
 // Index loops over fixed-size lanes are the clearest way to write these SIMD kernels.
 #![allow(clippy::needless_range_loop)]
 
-use super::{Activation, LANES, TILE_FLOATS, Window, copy_strided, inside, matmul_acc};
+use super::{Activation, LANES, TILE_FLOATS, Window, matmul_acc, phased_row};
 
 /// Whether `window` (with `groups == 1`) is a 3×3, stride-1 convolution this can run.
 pub(super) fn applies(window: &Window) -> bool {
@@ -107,20 +107,14 @@ fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
 /// of consecutive tiles is a contiguous run. Returns the width of one half-row.
 fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, ty0: usize, rows: usize, tiles_w: usize) -> usize {
     let width = tiles_w + 1 + LANES;
-    band.clear();
-    band.resize((2 * rows + 2) * 2 * width, 0.0);
+    let len = (2 * rows + 2) * 2 * width;
+    // Every element is written below (zeros in the padding), so the buffer is only resized.
+    band.resize(len, 0.0);
     let [top, _, left, _] = g.pad;
-    for (r, dst) in band.chunks_exact_mut(2 * width).enumerate() {
+    for (r, dst) in band[..len].chunks_exact_mut(2 * width).enumerate() {
         let ih = 2 * ty0 + r;
-        if ih < top || ih - top >= g.h {
-            continue;
-        }
-        let src = &plane[(ih - top) * g.w..][..g.w];
-        for (p, half) in dst.chunks_exact_mut(width).enumerate() {
-            // half[j] is padded column 2j + p.
-            let (lo, hi) = inside(left, p, 2, g.w, width);
-            copy_strided(&mut half[lo..hi], &src[2 * lo + p - left..], 2);
-        }
+        let src = (ih >= top && ih - top < g.h).then(|| &plane[(ih - top) * g.w..][..g.w]);
+        phased_row(dst, src, left, 2, width, 0.0);
     }
     width
 }

@@ -6,7 +6,8 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{Activation, ConvAct, ConvSpec};
+use super::activation::Activation;
+use super::layers::{ConvAct, ConvSpec};
 use super::weights::{Weights, tensor};
 use crate::error::Result;
 
@@ -31,6 +32,8 @@ pub struct StageSpec {
 /// Architecture of an EfficientNet-Lite network.
 #[derive(Debug, Clone)]
 pub struct EfficientNetLiteConfig {
+    /// Side of the square input the weights were trained at, in pixels.
+    pub input: usize,
     /// Stem output channels.
     pub stem: usize,
     /// The MBConv stages, in order.
@@ -46,6 +49,7 @@ impl EfficientNetLiteConfig {
     pub fn lite0() -> Self {
         let s = |repeats, kernel, stride, expand, channels| StageSpec { repeats, kernel, stride, expand, channels };
         Self {
+            input: 224,
             stem: 32,
             stages: vec![
                 s(1, 3, 1, 1, 16),

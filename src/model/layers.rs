@@ -1,37 +1,20 @@
 //! Building blocks shared by the networks: a convolution with its activation, loaded from
-//! weights (with BatchNorm folded into the convolution at load time).
+//! weights (with BatchNorm folded into the convolution at load time), and max pooling.
+//!
+//! Each block is the one place that chooses between the CPU kernels (`cpu`, flex device only)
+//! and burn's operators (every other device), so the network files stay backend-neutral.
 
 use burn::module::{Module, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::activation::leaky_relu;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
+use super::activation::Activation;
 use super::cpu;
 use super::weights::{Weights, tensor};
-use crate::error::Result;
-
-/// The activation after a convolution.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    /// None (linear output).
-    Identity,
-    /// `min(max(x, 0), 6)` (EfficientNet-Lite).
-    Relu6,
-    /// `x` if positive, else `slope * x` (NanoDet uses slope 0.1).
-    LeakyRelu(f64),
-}
-
-impl Activation {
-    /// burn's operators (any backend).
-    pub(super) fn apply(self, x: Tensor<4>) -> Tensor<4> {
-        match self {
-            Activation::Identity => x,
-            Activation::Relu6 => x.clamp(0.0, 6.0),
-            Activation::LeakyRelu(slope) => leaky_relu(x, slope),
-        }
-    }
-}
+use crate::error::{Error, Result};
 
 /// Shape of a convolution: channels, square kernel, stride, groups and padding.
 #[derive(Debug, Clone)]
@@ -100,6 +83,15 @@ impl ConvAct {
         let beta = w.values(&format!("{bn}.bias"), &c)?;
         let mean = w.values(&format!("{bn}.running_mean"), &c)?;
         let var = w.values(&format!("{bn}.running_var"), &c)?;
+        // A variance below zero cannot come from training and would make the folded weights NaN.
+        // Zero is legitimate (a channel that was constant in training: 130 channels of the
+        // released EfficientNet-Lite0 have it), and eps keeps it finite.
+        if let Some(o) = var.iter().position(|&v| v < 0.0) {
+            return Err(Error::model_load(format!(
+                "tensor `{bn}.running_var` holds a negative variance ({}) at channel {o}",
+                var[o]
+            )));
+        }
         let per_out = weight.len() / spec.cout;
         let mut bias = vec![0.0f32; spec.cout];
         for o in 0..spec.cout {
@@ -135,5 +127,31 @@ impl ConvAct {
             return cpu::conv2d_act(&self.conv, x, self.act);
         }
         self.act.apply(self.conv.forward(x))
+    }
+}
+
+/// Max pooling with a square window, equal strides and symmetric padding that never wins (the
+/// padding acts as -inf).
+#[derive(Module, Debug)]
+pub struct MaxPool {
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl MaxPool {
+    /// A `kernel`×`kernel` window moved by `stride`, with `pad` pixels of padding on every side.
+    pub fn new(kernel: usize, stride: usize, pad: usize) -> Self {
+        Self { kernel, stride, pad }
+    }
+
+    /// # Shapes
+    /// `[b, c, h, w]` → `[b, c, (h + 2·pad - kernel) / stride + 1, (w + 2·pad - kernel) / stride + 1]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if cpu::runs_on(&x.device()) {
+            return cpu::max_pool2d(x, self.kernel, self.stride, self.pad);
+        }
+        let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.stride; 2]).with_padding([self.pad; 2]);
+        max_pool2d(x, options)
     }
 }

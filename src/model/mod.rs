@@ -1,5 +1,6 @@
 //! The networks, as burn Modules, and their weight loading. No I/O, no labels, no wasm here.
 
+mod activation;
 mod cpu;
 mod efficientnet_lite;
 mod layers;

@@ -5,12 +5,12 @@
 
 use burn::module::Module;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::{interpolate, max_pool2d};
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
-use super::cpu;
-use super::layers::{Activation, ConvAct, ConvSpec};
+use super::activation::Activation;
+use super::layers::{ConvAct, ConvSpec, MaxPool};
 use super::weights::Weights;
 use crate::error::Result;
 
@@ -20,6 +20,10 @@ const LEAKY: Activation = Activation::LeakyRelu(0.1);
 /// Architecture of a NanoDet-g network.
 #[derive(Debug, Clone)]
 pub struct NanoDetConfig {
+    /// Side of the square input the weights were trained at, in pixels.
+    pub input: usize,
+    /// Strides of the pyramid levels the head predicts on, in input pixels (finest first).
+    pub strides: Vec<usize>,
     /// Stem output channels.
     pub stem: usize,
     /// CSP stages `(input channels, residual blocks, stride)`; each doubles its channels.
@@ -36,6 +40,8 @@ impl NanoDetConfig {
     /// NanoDet-g at 416×416, COCO-80 (3.79 M parameters, 2.09 G MACs).
     pub fn g_416() -> Self {
         Self {
+            input: 416,
+            strides: vec![8, 16, 32],
             stem: 32,
             stages: vec![(32, 1, 1), (64, 2, 2), (128, 2, 2), (256, 3, 2)],
             neck: 128,
@@ -47,6 +53,11 @@ impl NanoDetConfig {
     /// Channels of one head output: class scores then 4 sides × (reg_max + 1) bins.
     pub fn head_channels(&self) -> usize {
         self.classes + 4 * (self.reg_max + 1)
+    }
+
+    /// Cells per side of each pyramid level (`input / stride`), finest first.
+    pub fn grids(&self) -> Vec<usize> {
+        self.strides.iter().map(|s| self.input / s).collect()
     }
 
     /// Builds the network from `weights` (torch-style names, see `models/NOTICE.md`).
@@ -87,7 +98,9 @@ impl NanoDetConfig {
                 Ok(HeadLevel { tower, out })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(NanoDet { stem, stages, lateral, head, classes: self.classes })
+        // stages.1: 3×3/2 max-pool with 1 pixel of padding.
+        let pool = MaxPool::new(3, 2, 1);
+        Ok(NanoDet { stem, pool, stages, lateral, head, classes: self.classes })
     }
 }
 
@@ -171,6 +184,7 @@ pub struct LevelOutput {
 #[derive(Module, Debug)]
 pub struct NanoDet {
     stem: ConvAct,
+    pool: MaxPool,
     stages: Vec<CspBlock>,
     lateral: Vec<ConvAct>,
     head: Vec<HeadLevel>,
@@ -189,13 +203,7 @@ impl NanoDet {
     /// # Shapes
     /// `[1, 3, 416, 416]` → `[1, 128, 52, 52]`, `[1, 256, 26, 26]`, `[1, 512, 13, 13]`
     pub fn backbone(&self, x: Tensor<4>) -> [Tensor<4>; 3] {
-        let x = self.stem.forward(x);
-        // 3×3/2 max-pool with 1 pixel of -inf padding.
-        let mut x = if cpu::runs_on(&x.device()) {
-            cpu::max_pool2d(x, 3, 2, 1)
-        } else {
-            max_pool2d(x, MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding([1, 1]))
-        };
+        let mut x = self.pool.forward(self.stem.forward(x));
         let mut outs = Vec::with_capacity(3);
         for (i, stage) in self.stages.iter().enumerate() {
             x = stage.forward(x);

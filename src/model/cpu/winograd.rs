@@ -8,7 +8,10 @@
 // Index loops over fixed-size lanes are the clearest way to write these SIMD kernels.
 #![allow(clippy::needless_range_loop)]
 
-use super::{Activation, LANES, TILE_FLOATS, Window, matmul_acc, phased_row};
+use super::conv::TILE_FLOATS;
+use super::matmul::matmul_acc;
+use super::window::{LANES, Window, phased_row};
+use super::{Activation, activate};
 
 /// Whether `window` (with `groups == 1`) is a 3×3, stride-1 convolution this can run.
 pub(super) fn applies(window: &Window) -> bool {
@@ -81,7 +84,7 @@ pub(super) fn conv(
             transform_output(&m[co * tiles..], cout * tiles, bias[co], g, ty0, rows, tiles_w, plane);
         }
     }
-    act.apply_slice(out);
+    activate(act, out);
 }
 
 /// `U_ξ[co][ci]` (ξ = 0..16) = `G · g · Gᵀ` of each 3×3 filter, `G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]`.

@@ -1,0 +1,61 @@
+//! Dense convolutions as matrix products: 1×1 stride-1 convolutions multiply the input planes
+//! directly, others go through im2col tiles of whole output rows. The output is written in NCHW.
+
+use super::Activation;
+use super::matmul::matmul_acc;
+use super::window::{Window, strided_row};
+
+/// Output columns per matrix product: big enough to amortise packing the weights, small enough
+/// that the im2col tile (`cin·k² × columns`) stays within a few MB.
+const TILE_COLUMNS: usize = 2048;
+pub(super) const TILE_FLOATS: usize = 1 << 20;
+
+/// Dense convolution of one image as matrix products, `out = act(W · im2col(x) + out)` where
+/// `out` arrives holding the bias: `x` `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the
+/// `[cout, cin·k²]` matrix), `out` `[cout, oh·ow]`, written directly in NCHW, tile by tile of
+/// whole output rows.
+pub(super) fn gemm_conv(
+    x: &[f32],
+    weight: &[f32],
+    cin: usize,
+    cout: usize,
+    window: &Window,
+    act: Activation,
+    out: &mut [f32],
+) {
+    let depth = cin * window.k * window.k;
+    let columns = window.out_len();
+    let tile_columns = TILE_COLUMNS.min(TILE_FLOATS / depth.max(1));
+    let rows_per_tile = (tile_columns / window.ow).clamp(1, window.oh);
+    let mut col = Vec::new();
+    for oh0 in (0..window.oh).step_by(rows_per_tile) {
+        let rows = rows_per_tile.min(window.oh - oh0);
+        let (c0, n) = (oh0 * window.ow, rows * window.ow);
+        if window.is_pointwise() {
+            matmul_acc(cout, n, depth, &mut out[c0..], columns, weight, &x[c0..], columns);
+        } else {
+            im2col(x, cin, window, oh0, rows, &mut col);
+            matmul_acc(cout, n, depth, &mut out[c0..], columns, weight, &col, n);
+        }
+        for row in out.chunks_exact_mut(columns) {
+            super::activate(act, &mut row[c0..c0 + n]);
+        }
+    }
+}
+
+/// `col[(ci·k + kh)·k + kw][r·ow + ow'] = x[ci][ih][iw]` for output rows `oh0..oh0 + rows`,
+/// zero where the window reaches into the padding.
+fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut Vec<f32>) {
+    let n = rows * g.ow;
+    // Every element is written below (zeros in the padding), so the buffer is only resized.
+    col.resize(cin * g.k * g.k * n, 0.0);
+    let [top, _, left, _] = g.pad;
+    for (row, dst) in col.chunks_exact_mut(n).enumerate() {
+        let (ci, kh, kw) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
+        for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+            let ih = (oh0 + r) * g.stride + kh;
+            let src = (ih >= top && ih - top < g.h).then(|| &x[(ci * g.h + ih - top) * g.w..][..g.w]);
+            strided_row(d, src, left, kw, g.stride, 0.0);
+        }
+    }
+}

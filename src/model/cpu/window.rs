@@ -1,0 +1,227 @@
+//! A square window (convolution or pooling) sliding over one plane: its geometry, and the
+//! depthwise convolution and max pooling that run over a padded, stride-phased copy of each
+//! plane, so that every inner loop reads a contiguous run of `LANES` values.
+
+use burn::tensor::ops::ConvOptions;
+
+use super::Activation;
+
+/// Lanes computed together by the window kernels: two 128-bit vectors in wasm, one AVX vector natively.
+pub(super) const LANES: usize = 8;
+
+/// Geometry of a square window (convolution or pooling) sliding over one `h × w` plane.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Window {
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Window side.
+    pub k: usize,
+    /// Step between windows (both axes).
+    pub stride: usize,
+    /// Top, bottom, left, right.
+    pub pad: [usize; 4],
+    /// Output height.
+    pub oh: usize,
+    /// Output width.
+    pub ow: usize,
+}
+
+impl Window {
+    /// The geometry of `options` over input `[n, c, h, w]` and weight `[o, i, k, k]`, or `None`
+    /// when the kernels here do not cover it (dilation, non-square kernels or strides, empty output).
+    pub(super) fn for_conv(x: &[usize], weight: &[usize], options: &ConvOptions<2>) -> Option<Self> {
+        let (&[_, _, h, w], &[_, _, kh, kw]) = (x, weight) else { return None };
+        let [(top, bottom), (left, right)] = options.padding;
+        let stride = options.stride[0];
+        if kh != kw || options.stride[1] != stride || stride == 0 || options.dilation != [1, 1] || kh == 0 {
+            return None;
+        }
+        let (ph, pw) = (h + top + bottom, w + left + right);
+        if ph < kh || pw < kw || h == 0 || w == 0 {
+            return None;
+        }
+        let (oh, ow) = ((ph - kh) / stride + 1, (pw - kw) / stride + 1);
+        Some(Self { h, w, k: kh, stride, pad: [top, bottom, left, right], oh, ow })
+    }
+
+    pub(super) fn in_len(&self) -> usize {
+        self.h * self.w
+    }
+
+    pub(super) fn out_len(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    pub(super) fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == [0; 4]
+    }
+
+    /// Floats per column phase of one padded row: wide enough that every `LANES`-wide read of
+    /// the last output chunk stays inside the row.
+    fn phase_width(&self) -> usize {
+        let padded = self.w + self.pad[2] + self.pad[3];
+        padded.div_ceil(self.stride).max(self.ow + (self.k - 1) / self.stride) + LANES
+    }
+
+    /// Copies `plane` into `scratch`, padded with `fill` and with each padded row split into
+    /// `stride` phases (phase `p` holds columns `p, p + stride, …`), so that every window tap of
+    /// consecutive outputs reads a contiguous run: tap `kw` of output `ow` is column
+    /// `ow·stride + kw`, i.e. entry `ow + kw / stride` of phase `kw % stride`.
+    fn fill_phases(&self, scratch: &mut Vec<f32>, plane: &[f32], fill: f32) {
+        let (s, width) = (self.stride, self.phase_width());
+        let [top, _, left, _] = self.pad;
+        let rows = self.h + self.pad[0] + self.pad[1];
+        if scratch.len() < rows * s * width {
+            scratch.resize(rows * s * width, fill);
+        }
+        for (r, row) in scratch[..rows * s * width].chunks_exact_mut(s * width).enumerate() {
+            let src = (r >= top && r - top < self.h).then(|| &plane[(r - top) * self.w..][..self.w]);
+            phased_row(row, src, left, s, width, fill);
+        }
+    }
+
+    /// Offsets of the `k × k` taps from the start of an output row's first padded row.
+    fn taps(&self) -> Vec<usize> {
+        let (s, width) = (self.stride, self.phase_width());
+        (0..self.k * self.k)
+            .map(|t| {
+                let (kh, kw) = (t / self.k, t % self.k);
+                (kh * s + kw % s) * width + kw / s
+            })
+            .collect()
+    }
+
+    /// Depthwise convolution of one phased plane: `out = act(bias + Σ taps)`.
+    fn conv_plane(&self, phased: &[f32], taps: &[usize], weights: &[f32], bias: f32, act: Activation, out: &mut [f32]) {
+        self.rows(out, |row_base, ow0, acc: &mut [f32; LANES]| {
+            *acc = [bias; LANES];
+            for (&offset, &w) in taps.iter().zip(weights) {
+                let src = &phased[row_base + offset + ow0..][..LANES];
+                for l in 0..LANES {
+                    acc[l] += w * src[l];
+                }
+            }
+        });
+        super::activate(act, out);
+    }
+
+    /// Max pooling of one phased plane (padded with -inf).
+    fn max_plane(&self, phased: &[f32], taps: &[usize], out: &mut [f32]) {
+        self.rows(out, |row_base, ow0, acc: &mut [f32; LANES]| {
+            *acc = [f32::NEG_INFINITY; LANES];
+            for &offset in taps {
+                let src = &phased[row_base + offset + ow0..][..LANES];
+                for l in 0..LANES {
+                    acc[l] = if src[l] > acc[l] { src[l] } else { acc[l] };
+                }
+            }
+        });
+    }
+
+    /// Runs `chunk(row_base, ow0, acc)` for every `LANES`-wide chunk of every output row and
+    /// stores the valid part of `acc`.
+    fn rows(&self, out: &mut [f32], mut chunk: impl FnMut(usize, usize, &mut [f32; LANES])) {
+        let row_stride = self.stride * self.stride * self.phase_width();
+        let mut acc = [0.0f32; LANES];
+        for (oh, out_row) in out.chunks_exact_mut(self.ow).enumerate() {
+            for (c, dst) in out_row.chunks_mut(LANES).enumerate() {
+                chunk(oh * row_stride, c * LANES, &mut acc);
+                match <&mut [f32; LANES]>::try_from(&mut *dst) {
+                    Ok(full) => *full = acc,
+                    Err(_) => dst.copy_from_slice(&acc[..dst.len()]),
+                }
+            }
+        }
+    }
+}
+
+/// The range `lo..hi` (within `0..limit`) of positions `j` whose input column
+/// `j·stride + offset - pad` lies inside `0..size`.
+fn inside(pad: usize, offset: usize, stride: usize, size: usize, limit: usize) -> (usize, usize) {
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(limit);
+    let hi = (size + pad).saturating_sub(offset).div_ceil(stride).min(limit).max(lo);
+    (lo, hi)
+}
+
+/// One padded row split into `stride` phases of `width` values: entry `j` of phase `p` is padded
+/// column `j·stride + p`. `src` is the image row (`None` for a padding row).
+pub(super) fn phased_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, stride: usize, width: usize, fill: f32) {
+    for (p, phase) in dst.chunks_exact_mut(width).enumerate() {
+        strided_row(phase, src, left, p, stride, fill);
+    }
+}
+
+/// `dst[j] = src[j·stride + offset - left]` where that lies inside `src`, `fill` elsewhere (and
+/// everywhere when `src` is `None`): one row of a padded, strided view of an image row.
+pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, offset: usize, stride: usize, fill: f32) {
+    let Some(src) = src else {
+        dst.fill(fill);
+        return;
+    };
+    let (lo, hi) = inside(left, offset, stride, src.len(), dst.len());
+    dst[..lo].fill(fill);
+    dst[hi..].fill(fill);
+    let (dst, src) = (&mut dst[lo..hi], &src[lo * stride + offset - left..]);
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    if stride == 1 {
+        dst.copy_from_slice(&src[..n]);
+        return;
+    }
+    // Whole strides first (a plain loop over fixed-size chunks vectorises), then the last one.
+    let (body, last) = dst.split_at_mut(n - 1);
+    for (d, chunk) in body.iter_mut().zip(src.chunks_exact(stride)) {
+        *d = chunk[0];
+    }
+    last[0] = src[(n - 1) * stride];
+}
+
+/// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively,
+/// in order in wasm (one thread). Each worker keeps its own scratch buffer.
+fn for_each_plane(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Send + Sync) {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(plane_len).enumerate().for_each_init(Vec::new, |scratch, (c, plane)| f(c, plane, scratch));
+    }
+    #[cfg(target_family = "wasm")]
+    {
+        let mut scratch = Vec::new();
+        for (c, plane) in out.chunks_mut(plane_len).enumerate() {
+            f(c, plane, &mut scratch);
+        }
+    }
+}
+
+/// Depthwise convolution of one image: `x` `[c, h, w]`, `weight` `[c, 1, k, k]`, `out` `[c, oh, ow]`.
+pub(super) fn depthwise_conv(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    window: &Window,
+    act: Activation,
+    out: &mut [f32],
+) {
+    let kk = window.k * window.k;
+    let taps = window.taps();
+    for_each_plane(out, window.out_len(), |c, plane_out, scratch| {
+        window.fill_phases(scratch, &x[c * window.in_len()..(c + 1) * window.in_len()], 0.0);
+        window.conv_plane(scratch, &taps, &weight[c * kk..(c + 1) * kk], bias[c], act, plane_out);
+    });
+}
+
+/// Max pooling of `planes` consecutive `h × w` planes of `x`.
+pub(super) fn max_pool(x: &[f32], planes: usize, window: &Window) -> Vec<f32> {
+    let mut out = vec![0.0f32; planes * window.out_len()];
+    let taps = window.taps();
+    for_each_plane(&mut out, window.out_len(), |c, plane_out, scratch| {
+        let plane = &x[c * window.in_len()..(c + 1) * window.in_len()];
+        window.fill_phases(scratch, plane, f32::NEG_INFINITY);
+        window.max_plane(scratch, &taps, plane_out);
+    });
+    out
+}

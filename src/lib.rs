@@ -1,18 +1,20 @@
 //! # sightline
 //!
-//! Real-time image classification (EfficientNet-Lite0, ImageNet-1k) that runs in the browser on
-//! WebGPU (burn-wgpu compiled to WebAssembly) or on the CPU, and natively through the same code.
+//! Real-time image classification (EfficientNet-Lite0, ImageNet-1k) and object detection
+//! (NanoDet-g-416, COCO-80) that run in the browser on WebGPU (burn-wgpu compiled to
+//! WebAssembly) or on the CPU, and natively through the same code.
 //!
 //! Rust owns the maths: preprocessing (bilinear resize, crop, normalisation), the networks
-//! (burn Modules), softmax and top-k live here once, shared by the CLI, this library and the
-//! browser package.
+//! (burn Modules), softmax, top-k, box decoding and non-maximum suppression live here once,
+//! shared by the CLI, this library and the browser package.
 //!
 //! ```no_run
 //! use sightline::{ClassifierOptions, Image, ImageClassifier, cpu_device};
 //!
 //! # fn main() -> Result<(), sightline::Error> {
 //! let weights = std::fs::read("models/efficientnet-lite0.safetensors").expect("weights");
-//! let classifier = ImageClassifier::from_bytes(&weights, &cpu_device(), ClassifierOptions::default())?;
+//! let options = ClassifierOptions::default().with_max_results(3);
+//! let classifier = ImageClassifier::from_bytes(&weights, &cpu_device(), options)?;
 //! let pixels = vec![128u8; 64 * 48 * 4]; // RGBA, e.g. from a canvas
 //! let result = classifier.classify(&Image::from_rgba(&pixels, 64, 48)?)?;
 //! for class in &result.classes {
@@ -43,6 +45,6 @@ pub use backend::{BackendKind, cpu_device};
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat};
 pub use task::{
-    BoundingBox, Category, Classification, ClassifierOptions, Detection, DetectorOptions, ImageClassifier,
-    ObjectDetector, coco_index, coco_label, imagenet_label,
+    BoundingBox, Category, Classification, ClassifierOptions, ClassifierPatch, Detection, Detections, DetectorOptions,
+    DetectorPatch, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,
 };

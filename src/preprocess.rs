@@ -1,8 +1,8 @@
 //! Image → network input: bilinear resize, crop, channel order and normalisation.
 //!
 //! The resize follows the reference spec exactly (half-pixel centres, no antialias, edge clamp,
-//! f32 arithmetic in a fixed order; = PyTorch `interpolate(bilinear, align_corners=False)`), so
-//! the tensors it produces match the reference inputs bit for bit.
+//! f32 arithmetic in a fixed order; = PyTorch `interpolate(bilinear, align_corners=False)`); the
+//! tests hold it to the reference input tensors within 1e-4.
 
 use crate::image::Image;
 
@@ -37,7 +37,8 @@ pub struct Normalize {
     pub std: [f32; 3],
 }
 
-/// Where the network input came from in the source image, to map results back.
+/// Where the network input came from in the source image, to map results back: input pixel
+/// `(x, y)` is source pixel `((x + offset_x) · scale_x, (y + offset_y) · scale_y)`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Transform {
     /// Source pixels per input pixel, horizontally.
@@ -50,13 +51,24 @@ pub struct Transform {
     pub offset_y: f32,
 }
 
-/// A preprocessed input: NCHW f32 data of shape `[1, 3, size, size]`.
+impl Transform {
+    /// The source-image x coordinate of input x coordinate `x` (both in pixels).
+    pub fn source_x(&self, x: f32) -> f32 {
+        (x + self.offset_x) * self.scale_x
+    }
+
+    /// The source-image y coordinate of input y coordinate `y` (both in pixels).
+    pub fn source_y(&self, y: f32) -> f32 {
+        (y + self.offset_y) * self.scale_y
+    }
+}
+
+/// A preprocessed input: NCHW f32 data of shape `[1, 3, size, size]`, and how it maps back to
+/// the source image.
 #[derive(Debug, Clone)]
 pub struct Input {
     /// The planar values, channel-major.
     pub data: Vec<f32>,
-    /// Side of the square input, in pixels.
-    pub size: usize,
     /// Mapping from input pixels back to source pixels.
     pub transform: Transform,
 }
@@ -138,7 +150,6 @@ pub fn preprocess(image: &Image<'_>, size: usize, resize: Resize, norm: &Normali
     let data = resize_window(image, resized, (left, top), size, norm);
     Input {
         data,
-        size,
         transform: Transform {
             scale_x: w as f32 / resized.0 as f32,
             scale_y: h as f32 / resized.1 as f32,
@@ -184,6 +195,18 @@ mod tests {
         let input = preprocess(&img, 2, Resize::Stretch, &IDENTITY);
         assert_eq!(&input.data[0..2], &[50.0, 225.0]);
         assert_eq!(axis_taps(4, 2, 0, 2), vec![(0, 1, 0.5), (2, 3, 0.5)]);
+    }
+
+    #[test]
+    fn transform_maps_input_pixels_back_to_the_source() {
+        let px = vec![0u8; 600 * 400 * 3];
+        let img = Image::from_rgb(&px, 600, 400).expect("valid");
+        // Crop: 600×400 → 384×256 (shorter side 256), centre 224 starts at (80, 16).
+        let t = preprocess(&img, 224, Resize::CenterCrop, &IDENTITY).transform;
+        assert_eq!((t.offset_x, t.offset_y), (80.0, 16.0));
+        assert!((t.source_x(0.0) - 125.0).abs() < 1e-4 && (t.source_y(224.0) - 375.0).abs() < 1e-4);
+        let t = preprocess(&img, 224, Resize::Stretch, &IDENTITY).transform;
+        assert!((t.source_x(224.0) - 600.0).abs() < 1e-4 && (t.source_y(112.0) - 200.0).abs() < 1e-4);
     }
 
     #[test]

@@ -5,12 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use serde_json::Value;
 use sightline::preprocess::{ChannelOrder, Normalize, Resize, preprocess};
 use sightline::{
     ClassifierOptions, DetectorOptions, ErrorKind, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
 };
 
-const IMAGES: [&str; 4] = ["chelsea", "coffee", "dog", "person"];
+/// The reference images: fixture folder and image file. PNGs decode exactly everywhere; JPEG
+/// decoders differ by ±1 level, so results from the JPEG files are checked with compare.py's
+/// `--loose` rule.
+const FIXTURES: [(&str, &str); 4] =
+    [("chelsea", "chelsea.png"), ("coffee", "coffee.png"), ("dog", "dog.jpg"), ("person", "person.jpg")];
+const IMAGES: [&str; 4] = [FIXTURES[0].0, FIXTURES[1].0, FIXTURES[2].0, FIXTURES[3].0];
 const MODES: [(&str, Resize); 2] = [("crop224", Resize::CenterCrop), ("stretch224", Resize::Stretch)];
 
 /// Reference bound for logits on the CPU backend (float32 vs the float64 reference).
@@ -54,6 +60,41 @@ fn npy_rgb(name: &str) -> (Vec<u8>, u32, u32) {
     let (shape, data, descr) = npy(&fixture(&format!("{name}/image_rgb_u8.npy")));
     assert_eq!(descr, "|u1");
     (data, shape[1] as u32, shape[0] as u32)
+}
+
+/// A reference JSON file of `tests/fixtures`.
+fn reference_json(path: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Runs the reference checker `compare.py` on a project JSON file; fails the test on FAIL.
+fn compare_py(project: &Path, reference: &Path, loose: bool) {
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("tests/tools/compare.py")).arg(project).arg(reference);
+    if loose {
+        cmd.arg("--loose");
+    }
+    let out = cmd.output().expect("run compare.py");
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(out.status.success(), "compare.py failed for {}:\n{report}", project.display());
+}
+
+/// Runs the CLI with `args`; returns (exit status, stdout, stderr).
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let run = Command::new(env!("CARGO_BIN_EXE_sightline")).args(args).output().expect("run the CLI");
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
+fn scratch_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sightline-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -120,13 +161,8 @@ fn classify_end_to_end_gives_reference_top1() {
     for name in IMAGES {
         let (px, w, h) = npy_rgb(name);
         let result = c.classify(&Image::from_rgb(&px, w, h).expect("valid")).expect("classify");
-        let reference = std::fs::read_to_string(fixture(&format!("{name}/cls_crop224.json"))).expect("json");
-        let top1: usize = reference
-            .split("\"index\":")
-            .nth(1)
-            .and_then(|s| s.split(',').next())
-            .map(|s| s.trim().parse().expect("index"))
-            .expect("reference top-1");
+        let reference = reference_json(&format!("{name}/cls_crop224.json"));
+        let top1 = reference["top"][0]["index"].as_u64().expect("reference top-1") as usize;
         assert_eq!(result.classes[0].index, top1, "{name}: {:?}", result.classes[0]);
         assert_eq!(result.classes.len(), 5);
         assert!(result.classes.windows(2).all(|p| p[0].score >= p[1].score));
@@ -167,16 +203,31 @@ fn corrupt_truncated_or_mismatched_weights_are_model_load_errors() {
     let e = load(&bytes).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelLoad);
     assert!(e.message().contains("_fc.bias"), "{e}");
-    // Change one shape: the error names tensor and shapes.
-    let reshaped = header.replacen("[1000]", "[999]", 1);
-    assert_eq!(reshaped.len(), header.len() - 1);
-    let mut bytes = ((header_len - 1) as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(reshaped.as_bytes());
-    bytes.extend_from_slice(&good[8 + header_len..]);
+    // Change one shape in a well-formed file: the error names the tensor and both shapes.
+    let file = safetensors::SafeTensors::deserialize(&good).expect("valid file");
+    let short_bias = vec![0u8; 999 * 4];
+    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            if name == "_fc.bias" {
+                let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![999], &short_bias)
+                    .expect("view");
+                (name, view)
+            } else {
+                (name, view)
+            }
+        })
+        .collect();
+    let bytes = safetensors::serialize(tensors, None).expect("serialise");
     let e = load(&bytes).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelLoad, "{e}");
+    assert!(
+        e.message().contains("`_fc.bias`") && e.message().contains("[999]") && e.message().contains("[1000]"),
+        "{e}"
+    );
     // Invalid options are rejected before anything is loaded.
-    let e = ImageClassifier::from_bytes(&good, &device, ClassifierOptions::default().with_top_k(0)).unwrap_err();
+    let e = ImageClassifier::from_bytes(&good, &device, ClassifierOptions::default().with_max_results(0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
 }
 
@@ -184,45 +235,42 @@ fn corrupt_truncated_or_mismatched_weights_are_model_load_errors() {
 /// strict on the PNGs (exact decode), `--loose` on the JPEGs (decoder differs by ±1 level).
 #[test]
 fn cli_json_passes_compare_py() {
-    let out = std::env::temp_dir().join(format!("sightline-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("temp dir");
-    for (name, file, loose) in [
-        ("chelsea", "chelsea.png", false),
-        ("coffee", "coffee.png", false),
-        ("dog", "dog.jpg", true),
-        ("person", "person.jpg", true),
-    ] {
+    let out = scratch_dir("cli");
+    for (name, file) in FIXTURES {
         for (mode, flag) in [("crop224", "crop"), ("stretch224", "stretch")] {
-            let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
-                .args(["classify", "--json", "--resize", flag])
-                .arg(fixture(&format!("images/{file}")))
-                .output()
-                .expect("run the CLI");
-            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-            let stdout = String::from_utf8(run.stdout).expect("utf8");
+            let image = fixture(&format!("images/{file}"));
+            let (status, stdout, stderr) =
+                cli(&["classify", "--json", "--resize", flag, image.to_str().expect("utf8")]);
+            assert_eq!(status, Some(0), "{stderr}");
             assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
+            let parsed: Value = serde_json::from_str(&stdout).expect("valid JSON");
+            assert_eq!(parsed["top"].as_array().map(Vec::len), Some(5), "{parsed}");
             let project = out.join(format!("{name}_{mode}.json"));
             std::fs::write(&project, stdout).expect("write");
-            let mut cmd = Command::new("python3");
-            cmd.arg(root().join("tests/tools/compare.py"))
-                .arg(&project)
-                .arg(fixture(&format!("{name}/cls_{mode}.json")));
-            if loose {
-                cmd.arg("--loose");
-            }
-            let cmp = cmd.output().expect("run compare.py");
-            let report = String::from_utf8_lossy(&cmp.stdout);
-            println!("{report}");
-            assert!(cmp.status.success(), "compare.py failed for {name}/{mode}:\n{report}");
+            compare_py(&project, &fixture(&format!("{name}/cls_{mode}.json")), file.ends_with(".jpg"));
         }
     }
     // No image → exit status 2 with a message, not a panic.
-    let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .args(["classify", "/nonexistent.png"])
-        .output()
-        .expect("run the CLI");
-    assert_eq!(run.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&run.stderr).contains("cannot"));
+    let (status, _, stderr) = cli(&["classify", "/nonexistent.png"]);
+    assert_eq!(status, Some(2));
+    assert!(stderr.contains("cannot"), "{stderr}");
+}
+
+/// Issue 8: an invalid option is reported as an option error, before the weights are read (it
+/// used to say "cannot load <weights path>: top_k must be …").
+#[test]
+fn cli_reports_option_errors_as_option_errors() {
+    for args in [
+        &["classify", "--top-k", "0", "/nonexistent.png"][..],
+        &["classify", "--weights", "/nonexistent.safetensors", "--max-results", "1001", "x.png"],
+        &["detect", "--score-threshold", "1.5", "/nonexistent.png"],
+    ] {
+        let (status, _, stderr) = cli(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("sightline: error: invalid options: "), "{args:?}: {stderr}");
+        assert!(stderr.contains("must be between"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("cannot") && !stderr.contains("safetensors"), "{args:?}: {stderr}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -309,54 +357,24 @@ fn detector_matches_reference_on_wgpu() {
     check_detector(&device, "wgpu");
 }
 
-fn detections_json(detections: &[sightline::Detection]) -> String {
-    let items: Vec<String> = detections
-        .iter()
-        .map(|d| {
-            format!(
-                r#"{{"x":{},"y":{},"width":{},"height":{},"score":{},"class":{},"label":"{}"}}"#,
-                d.bbox.x, d.bbox.y, d.bbox.width, d.bbox.height, d.score, d.index, d.label
-            )
-        })
-        .collect();
-    format!(r#"{{"detections":[{}]}}"#, items.join(","))
-}
-
-fn compare_py(project: &Path, reference: &Path, loose: bool) {
-    let mut cmd = Command::new("python3");
-    cmd.arg(root().join("tests/tools/compare.py")).arg(project).arg(reference);
-    if loose {
-        cmd.arg("--loose");
-    }
-    let out = cmd.output().expect("run compare.py");
-    let report = String::from_utf8_lossy(&out.stdout);
-    println!("{report}");
-    assert!(out.status.success(), "compare.py failed for {}:\n{report}", project.display());
-}
-
 /// Decode + NMS from the reference input tensors must match `det.json` under compare.py strict.
 #[test]
 fn decoded_detections_from_reference_inputs_pass_compare_py_strict() {
     let device = cpu_device();
     let d = ObjectDetector::from_bytes(&detector_weights(), &device, reference_options()).expect("load");
-    let out = std::env::temp_dir().join(format!("sightline-det-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("temp dir");
+    let out = scratch_dir("det");
     for name in IMAGES {
         let (_, data) = npy_f32(&fixture(&format!("{name}/det_input.npy")));
         let packed = to_vec(d.forward(data));
-        let reference = std::fs::read_to_string(fixture(&format!("{name}/det.json"))).expect("det.json");
-        let field = |key: &str| -> u32 {
-            reference
-                .split(&format!("\"{key}\":"))
-                .nth(1)
-                .and_then(|s| s.split(',').next())
-                .map(|s| s.trim().parse().expect("number"))
-                .expect("size in det.json")
-        };
-        let detections = d.postprocess(&packed, field("width"), field("height")).expect("decode");
-        assert!(detections.len() <= 100);
+        // The mapping back to source pixels comes from preprocessing the source image itself.
+        let (px, w, h) = npy_rgb(name);
+        let transform = d.preprocess(&Image::from_rgb(&px, w, h).expect("valid")).transform;
+        let reference = reference_json(&format!("{name}/det.json"));
+        assert_eq!((reference["width"].as_u64(), reference["height"].as_u64()), (Some(w.into()), Some(h.into())));
+        let result = d.postprocess(&packed, &transform).expect("decode");
+        assert!(result.detections.len() <= 100);
         let path = out.join(format!("{name}.json"));
-        std::fs::write(&path, detections_json(&detections)).expect("write");
+        std::fs::write(&path, result.to_json().to_string()).expect("write");
         compare_py(&path, &fixture(&format!("{name}/det.json")), false);
     }
 }
@@ -364,19 +382,15 @@ fn decoded_detections_from_reference_inputs_pass_compare_py_strict() {
 /// `sightline detect --json` end to end from the image files, under compare.py `--loose`.
 #[test]
 fn cli_detect_json_passes_compare_py_loose() {
-    let out = std::env::temp_dir().join(format!("sightline-cli-det-{}", std::process::id()));
-    std::fs::create_dir_all(&out).expect("temp dir");
-    for (name, file) in
-        [("chelsea", "chelsea.png"), ("coffee", "coffee.png"), ("dog", "dog.jpg"), ("person", "person.jpg")]
-    {
-        let run = Command::new(env!("CARGO_BIN_EXE_sightline"))
-            .args(["detect", "--json", "--score-threshold", "0.05"])
-            .arg(fixture(&format!("images/{file}")))
-            .output()
-            .expect("run the CLI");
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        let stdout = String::from_utf8(run.stdout).expect("utf8");
+    let out = scratch_dir("cli-det");
+    for (name, file) in FIXTURES {
+        let image = fixture(&format!("images/{file}"));
+        let (status, stdout, stderr) =
+            cli(&["detect", "--json", "--score-threshold", "0.05", image.to_str().expect("utf8")]);
+        assert_eq!(status, Some(0), "{stderr}");
         assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object");
+        let parsed: Value = serde_json::from_str(&stdout).expect("valid JSON");
+        assert!(parsed["detections"].as_array().is_some_and(|d| !d.is_empty()), "{parsed}");
         let path = out.join(format!("{name}.json"));
         std::fs::write(&path, stdout).expect("write");
         compare_py(&path, &fixture(&format!("{name}/det.json")), true);
@@ -423,6 +437,6 @@ fn detector_bad_input_and_options_are_named_errors() {
     d.detect(&Image::from_rgba(&px, 1, 1).expect("valid")).expect("1x1 detects");
     let (px, w, h) = npy_rgb("dog");
     let found = d.detect(&Image::from_rgb(&px, w, h).expect("valid")).expect("detect");
-    let labels: Vec<&str> = found.iter().map(|x| x.label).collect();
+    let labels: Vec<&str> = found.detections.iter().map(|x| x.label.as_str()).collect();
     assert!(labels.contains(&"dog") && labels.contains(&"bicycle"), "{labels:?}");
 }

@@ -114,6 +114,24 @@ fn distribution_mean(logits: &[f32]) -> f32 {
     weighted / sum
 }
 
+/// Keeps only the `n` best-scoring candidates of `candidates[from..]` (NanoDet's `nms_pre`,
+/// applied per pyramid level), in descending score order; ties keep their original order, so
+/// the result is the same as without the cap whenever `n` or fewer were there.
+pub fn keep_best(candidates: &mut Vec<Candidate>, from: usize, n: usize) {
+    let tail = &mut candidates[from..];
+    if tail.len() <= n {
+        return;
+    }
+    // Rank by (score descending, original position): a total order, so the cut is deterministic.
+    let mut ranked: Vec<(usize, Candidate)> = tail.iter().copied().enumerate().collect();
+    let order = |a: &(usize, Candidate), b: &(usize, Candidate)| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0));
+    ranked.select_nth_unstable_by(n - 1, order);
+    ranked.truncate(n);
+    ranked.sort_unstable_by(order);
+    candidates.truncate(from);
+    candidates.extend(ranked.into_iter().map(|(_, c)| c));
+}
+
 /// Greedy NMS within each class (a box is dropped when its IoU with a kept, higher-scored box of
 /// the same class exceeds `iou_threshold`), then all classes merged by descending score and cut
 /// to `max_results`. Ties keep the earlier candidate.
@@ -174,6 +192,19 @@ mod tests {
         let many: Vec<_> = (0..10).map(|i| cand(i, 0.1 * i as f32, a)).collect();
         let kept = nms_per_class(many, 0.6, 3);
         assert_eq!(kept.iter().map(|c| c.class).collect::<Vec<_>>(), vec![9, 8, 7]);
+    }
+
+    #[test]
+    fn keep_best_cuts_each_tail_to_the_best_and_keeps_tie_order() {
+        let a = b(0.0, 0.0, 1.0, 1.0);
+        let mut list = vec![cand(0, 0.99, a)];
+        list.extend([0.1, 0.5, 0.3, 0.5, 0.9].into_iter().enumerate().map(|(i, s)| cand(i, s, a)));
+        let untouched = list.clone();
+        keep_best(&mut list, 1, 5);
+        assert_eq!(list, untouched, "at or under the cap nothing changes");
+        keep_best(&mut list, 1, 3);
+        let kept: Vec<(usize, f32)> = list.iter().map(|c| (c.class, c.score)).collect();
+        assert_eq!(kept, vec![(0, 0.99), (4, 0.9), (1, 0.5), (3, 0.5)], "the head stays; ties in their order");
     }
 
     #[test]

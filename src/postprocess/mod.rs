@@ -4,4 +4,4 @@ mod classify;
 mod detect;
 
 pub use classify::{softmax, top_k};
-pub use detect::{Candidate, Corners, HeadLayout, Level, decode_level, iou, nms_per_class};
+pub use detect::{Candidate, Corners, HeadLayout, Level, decode_level, iou, keep_best, nms_per_class};

@@ -1,26 +1,27 @@
 //! Object detection with NanoDet-g-416 (COCO-80).
 
 use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
 
+use super::labels::Labels;
+use super::readback;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::model::{NanoDet, NanoDetConfig, Weights};
-use crate::postprocess::{Candidate, HeadLayout, Level, decode_level, nms_per_class};
-use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, preprocess};
-
-use super::classify::read_f32;
-use super::labels::{COCO_CLASSES, coco_label};
-
-/// Input side of the detector, in pixels.
-pub const INPUT_SIZE: usize = 416;
+use crate::postprocess::{Candidate, HeadLayout, Level, decode_level, keep_best, nms_per_class};
+use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, Transform, preprocess};
 
 /// NanoDet's OpenCV-style preprocessing: BGR, `x = (v - mean) / std` (values from the training
 /// config `nanodet-g.yml`).
 const NORMALIZE: Normalize =
     Normalize { order: ChannelOrder::Bgr, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395] };
 
-/// Strides of the three pyramid levels.
-const STRIDES: [usize; 3] = [8, 16, 32];
+/// The largest `max_results` accepted.
+pub const MAX_RESULTS: usize = 1000;
+
+/// Candidates kept per pyramid level before NMS, best first (NanoDet's `nms_pre`), so that a
+/// threshold near 0 costs at most 3 × 1000 candidates instead of every (cell, class) pair.
+const NMS_PRE: usize = 1000;
 
 /// Runtime options of an [`ObjectDetector`].
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +34,8 @@ pub struct DetectorOptions {
     pub iou_threshold: f32,
     /// At most this many detections, best first (1–1000; default 100, as NanoDet).
     pub max_results: usize,
-    /// Only these class indices (0-based COCO), if set.
+    /// Only these class indices, if set. `Some(vec![])` lets no class through; `None` (the
+    /// default) applies no allowlist.
     pub category_allowlist: Option<Vec<usize>>,
     /// Never these class indices.
     pub category_denylist: Vec<usize>,
@@ -70,8 +72,8 @@ impl DetectorOptions {
         self
     }
 
-    /// Checks every option is in range.
-    pub fn validate(&self) -> Result<()> {
+    /// Checks every option is in range, class indices against a model with `classes` classes.
+    pub fn validate(&self, classes: usize) -> Result<()> {
         if !(0.0..=1.0).contains(&self.score_threshold) {
             return Err(Error::invalid_options(format!(
                 "score_threshold must be between 0 and 1, got {}",
@@ -84,17 +86,17 @@ impl DetectorOptions {
                 self.iou_threshold
             )));
         }
-        if !(1..=1000).contains(&self.max_results) {
+        if !(1..=MAX_RESULTS).contains(&self.max_results) {
             return Err(Error::invalid_options(format!(
-                "max_results must be between 1 and 1000, got {}",
+                "max_results must be between 1 and {MAX_RESULTS}, got {}",
                 self.max_results
             )));
         }
         let lists = self.category_allowlist.iter().flatten().chain(&self.category_denylist);
-        if let Some(bad) = lists.into_iter().find(|&&c| c >= COCO_CLASSES) {
+        if let Some(bad) = lists.into_iter().find(|&&c| c >= classes) {
             return Err(Error::invalid_options(format!(
                 "category index {bad} is out of range (0–{})",
-                COCO_CLASSES - 1
+                classes.saturating_sub(1)
             )));
         }
         Ok(())
@@ -106,7 +108,7 @@ impl DetectorOptions {
 }
 
 /// A box in source-image pixels, top-left origin (like `DOMRect`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BoundingBox {
     /// Left edge, pixels.
     pub x: f32,
@@ -119,34 +121,79 @@ pub struct BoundingBox {
 }
 
 /// One detected object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
-    /// 0-based COCO-80 class index.
+    /// 0-based class index.
     pub index: usize,
     /// Class name.
-    pub label: &'static str,
+    pub label: String,
     /// Confidence, 0–1.
     pub score: f32,
     /// Where it is, in source-image pixels.
+    #[serde(rename = "box")]
     pub bbox: BoundingBox,
+}
+
+/// The result of detecting objects in one image, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detections {
+    /// At most `max_results` detections, by descending score.
+    pub detections: Vec<Detection>,
+}
+
+/// How to read the packed head output, derived once from the configuration the model was
+/// built from.
+#[derive(Debug, Clone)]
+struct Decoder {
+    layout: HeadLayout,
+    levels: Vec<Level>,
+    /// Values per cell (`classes + 4 · bins`).
+    width: usize,
+    /// Cells over all levels.
+    cells: usize,
+}
+
+impl Decoder {
+    fn new(config: &NanoDetConfig) -> Self {
+        let width = config.head_channels();
+        let levels: Vec<Level> = config
+            .strides
+            .iter()
+            .zip(config.grids())
+            .map(|(&stride, grid)| Level { grid, stride: stride as f32 })
+            .collect();
+        Self {
+            layout: HeadLayout { classes: config.classes, bins: config.reg_max + 1, input: config.input as f32 },
+            cells: levels.iter().map(|l| l.grid * l.grid).sum(),
+            levels,
+            width,
+        }
+    }
 }
 
 /// A COCO-80 object detector (NanoDet-g-416) on one device. Cloning is cheap.
 #[derive(Debug, Clone)]
 pub struct ObjectDetector {
     model: NanoDet,
+    config: NanoDetConfig,
+    decoder: Decoder,
+    labels: Labels,
     device: Device,
     options: DetectorOptions,
 }
 
 impl ObjectDetector {
-    /// Loads the detector from safetensors `weights` onto `device`.
+    /// Loads the detector from safetensors `weights` onto `device`. The options are checked
+    /// first, so a bad option costs no loading.
     pub fn from_bytes(weights: &[u8], device: &Device, options: DetectorOptions) -> Result<Self> {
-        options.validate()?;
+        let labels = Labels::coco();
+        options.validate(labels.len())?;
+        let config = NanoDetConfig::g_416();
         let w = Weights::from_bytes(weights)?;
-        let model = NanoDetConfig::g_416().load(&w, device)?;
+        let model = config.load(&w, device)?;
         w.finish()?;
-        Ok(Self { model, device: device.clone(), options })
+        let decoder = Decoder::new(&config);
+        Ok(Self { model, config, decoder, labels, device: device.clone(), options })
     }
 
     /// The current options.
@@ -156,14 +203,14 @@ impl ObjectDetector {
 
     /// Replaces the options, after validating them (on error nothing changes).
     pub fn set_options(&mut self, options: DetectorOptions) -> Result<()> {
-        options.validate()?;
+        options.validate(self.labels.len())?;
         self.options = options;
         Ok(())
     }
 
-    /// The network input for `image`: the whole image stretched to 416×416, BGR, normalised.
-    pub fn preprocess(&self, image: &Image<'_>) -> Input {
-        preprocess(image, INPUT_SIZE, Resize::Stretch, &NORMALIZE)
+    /// The device the model runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     /// The network itself.
@@ -171,14 +218,26 @@ impl ObjectDetector {
         &self.model
     }
 
+    /// The class names, by index.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// The network input for `image`: the whole image stretched to the square input, BGR,
+    /// normalised.
+    pub fn preprocess(&self, image: &Image<'_>) -> Input {
+        preprocess(image, self.config.input, Resize::Stretch, &NORMALIZE)
+    }
+
     /// Runs the network on preprocessed data and packs all outputs into one tensor, so a frame
     /// needs a single readback.
     ///
     /// # Shapes
-    /// `[1, 3, 416, 416]` flattened → `[1, 3549, 124]`: per cell (levels in stride order,
-    /// row-major) 80 class scores then 44 box logits.
+    /// `[1, 3, input, input]` flattened → `[1, cells, classes + 4 · bins]` (`[1, 3549, 124]`
+    /// for NanoDet-g-416): per cell (levels finest first, row-major) class scores then box logits.
     pub fn forward(&self, data: Vec<f32>) -> Tensor<3> {
-        let x = Tensor::from_data(TensorData::new(data, [1, 3, INPUT_SIZE, INPUT_SIZE]), &self.device);
+        let side = self.config.input;
+        let x = Tensor::from_data(TensorData::new(data, [1, 3, side, side]), &self.device);
         let levels = self.model.forward(x);
         let per_level = levels.into_iter().map(|l| Tensor::cat(vec![l.cls, l.reg], 2)).collect();
         Tensor::cat(per_level, 1)
@@ -186,32 +245,20 @@ impl ObjectDetector {
 
     /// Detects objects, reading the result back synchronously (native targets only).
     #[cfg(not(target_family = "wasm"))]
-    pub fn detect(&self, image: &Image<'_>) -> Result<Vec<Detection>> {
-        let input = self.preprocess(image);
-        let data = self
-            .forward(input.data)
-            .try_into_data()
-            .map_err(|e| Error::inference(format!("reading the detections back failed: {e}")))?;
-        self.postprocess(&read_f32(data)?, image.width(), image.height())
+    pub fn detect(&self, image: &Image<'_>) -> Result<Detections> {
+        let Input { data, transform } = self.preprocess(image);
+        self.postprocess(&readback::read(self.forward(data), "detections")?, &transform)
     }
 
     /// Detects objects with one asynchronous readback (the only kind WebGPU allows).
-    pub async fn detect_async(&self, image: &Image<'_>) -> Result<Vec<Detection>> {
-        let input = self.preprocess(image);
-        let data = self
-            .forward(input.data)
-            .into_data_async()
-            .await
-            .map_err(|e| Error::inference(format!("reading the detections back failed: {e}")))?;
-        self.postprocess(&read_f32(data)?, image.width(), image.height())
+    pub async fn detect_async(&self, image: &Image<'_>) -> Result<Detections> {
+        let Input { data, transform } = self.preprocess(image);
+        self.postprocess(&readback::read_async(self.forward(data), "detections").await?, &transform)
     }
 
-    /// Candidates in 416×416 input pixels, after decode and NMS, from the packed output.
+    /// Candidates in network-input pixels, after decode and NMS, from the packed output.
     pub fn decode(&self, packed: &[f32], score_threshold: f32) -> Result<Vec<Candidate>> {
-        let classes = COCO_CLASSES;
-        let width = NanoDetConfig::g_416().head_channels();
-        let bins = (width - classes) / 4;
-        let cells: usize = STRIDES.iter().map(|s| (INPUT_SIZE / s).pow(2)).sum();
+        let Decoder { layout, levels, width, cells } = &self.decoder;
         if packed.len() != cells * width {
             return Err(Error::inference(format!(
                 "network returned {} values, expected {}",
@@ -219,37 +266,40 @@ impl ObjectDetector {
                 cells * width
             )));
         }
-        let layout = HeadLayout { classes, bins, input: INPUT_SIZE as f32 };
         let mut candidates = Vec::new();
         let mut start = 0;
-        for stride in STRIDES {
-            let grid = INPUT_SIZE / stride;
-            let level = Level { grid, stride: stride as f32 };
-            let cells = &packed[start * width..(start + grid * grid) * width];
-            decode_level(cells, level, layout, score_threshold, |c| self.options.keeps(c), &mut candidates);
-            start += grid * grid;
+        for &level in levels {
+            let (end, from) = (start + level.grid * level.grid * width, candidates.len());
+            let keeps = |c| self.options.keeps(c);
+            decode_level(&packed[start..end], level, *layout, score_threshold, keeps, &mut candidates);
+            keep_best(&mut candidates, from, NMS_PRE);
+            start = end;
         }
         Ok(nms_per_class(candidates, self.options.iou_threshold, self.options.max_results))
     }
 
-    /// Decodes the packed output and maps boxes to `width`×`height` source pixels.
-    pub fn postprocess(&self, packed: &[f32], width: u32, height: u32) -> Result<Vec<Detection>> {
+    /// Decodes the packed output and maps boxes back to source pixels through `transform`
+    /// (what preprocessing did to the image).
+    pub fn postprocess(&self, packed: &[f32], transform: &Transform) -> Result<Detections> {
         let kept = self.decode(packed, self.options.score_threshold)?;
-        let (sx, sy) = (width as f32 / INPUT_SIZE as f32, height as f32 / INPUT_SIZE as f32);
-        Ok(kept
+        let detections = kept
             .into_iter()
-            .map(|c| Detection {
-                index: c.class,
-                label: coco_label(c.class),
-                score: c.score,
-                bbox: BoundingBox {
-                    x: c.bbox.x1 * sx,
-                    y: c.bbox.y1 * sy,
-                    width: (c.bbox.x2 - c.bbox.x1) * sx,
-                    height: (c.bbox.y2 - c.bbox.y1) * sy,
-                },
+            .map(|c| {
+                let (x, y) = (transform.source_x(c.bbox.x1), transform.source_y(c.bbox.y1));
+                Detection {
+                    index: c.class,
+                    label: self.labels.name(c.class).to_owned(),
+                    score: c.score,
+                    bbox: BoundingBox {
+                        x,
+                        y,
+                        width: transform.source_x(c.bbox.x2) - x,
+                        height: transform.source_y(c.bbox.y2) - y,
+                    },
+                }
             })
-            .collect())
+            .collect();
+        Ok(Detections { detections })
     }
 }
 
@@ -259,7 +309,7 @@ mod tests {
 
     #[test]
     fn options_are_validated() {
-        assert!(DetectorOptions::default().validate().is_ok());
+        assert!(DetectorOptions::default().validate(80).is_ok());
         for bad in [
             DetectorOptions::default().with_score_threshold(1.5),
             DetectorOptions::default().with_score_threshold(f32::NAN),
@@ -267,7 +317,7 @@ mod tests {
             DetectorOptions::default().with_max_results(0),
             DetectorOptions { category_denylist: vec![80], ..Default::default() },
         ] {
-            assert!(bad.validate().is_err(), "{bad:?}");
+            assert!(bad.validate(80).is_err(), "{bad:?}");
         }
         let allow = DetectorOptions {
             category_allowlist: Some(vec![0, 16]),
@@ -275,5 +325,17 @@ mod tests {
             ..Default::default()
         };
         assert!(allow.keeps(0) && !allow.keeps(16) && !allow.keeps(1));
+        let empty = DetectorOptions { category_allowlist: Some(vec![]), ..Default::default() };
+        assert!(!empty.keeps(0), "an empty allowlist lets nothing through");
+    }
+
+    #[test]
+    fn the_decoder_follows_the_configuration() {
+        let d = Decoder::new(&NanoDetConfig::g_416());
+        assert_eq!((d.width, d.cells), (124, 52 * 52 + 26 * 26 + 13 * 13));
+        assert_eq!(
+            d.levels.iter().map(|l| (l.grid, l.stride)).collect::<Vec<_>>(),
+            [(52, 8.0), (26, 16.0), (13, 32.0)]
+        );
     }
 }

@@ -5,11 +5,10 @@ mod draw;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Serialize;
 use sightline::preprocess::Resize;
 use sightline::{
     BackendKind, ClassifierOptions, DetectorOptions, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
@@ -27,8 +26,8 @@ struct Cli {
 enum Command {
     /// Classify an image (PNG or JPEG) into the 1000 ImageNet classes (EfficientNet-Lite0).
     Classify {
-        /// How many classes to print, best first.
-        #[arg(long, default_value_t = 5)]
+        /// How many classes to print, best first (1–1000).
+        #[arg(long, visible_alias = "max-results", default_value_t = ClassifierOptions::default().max_results)]
         top_k: usize,
         /// How the image is fitted to the 224×224 input.
         #[arg(long, value_enum, default_value_t = ResizeArg::Crop)]
@@ -89,34 +88,6 @@ enum ResizeArg {
     Stretch,
 }
 
-#[derive(Serialize)]
-struct JsonClass {
-    index: usize,
-    label: &'static str,
-    probability: f32,
-}
-
-#[derive(Serialize)]
-struct JsonClassification {
-    top: Vec<JsonClass>,
-}
-
-#[derive(Serialize)]
-struct JsonDetection {
-    x: f32,
-    y: f32,
-    width: f32,
-    height: f32,
-    score: f32,
-    class: usize,
-    label: &'static str,
-}
-
-#[derive(Serialize)]
-struct JsonDetections {
-    detections: Vec<JsonDetection>,
-}
-
 impl Common {
     fn device(&self) -> Result<(burn::tensor::Device, BackendKind)> {
         Ok(match self.backend {
@@ -125,13 +96,18 @@ impl Common {
         })
     }
 
-    fn weights(&self, default: &str) -> Result<(Vec<u8>, PathBuf)> {
-        let path =
-            self.weights.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(default));
+    /// The weights file: `--weights`, or the model's file under the checkout's `models/`.
+    fn weights_path(&self, default: &str) -> PathBuf {
+        self.weights.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(default))
+    }
+
+    /// Reads the weights and builds the model with `load`, naming the file in any error.
+    fn load<T>(&self, default: &str, load: impl FnOnce(&[u8]) -> sightline::Result<T>) -> Result<T> {
+        let path = self.weights_path(default);
         let bytes = std::fs::read(&path).with_context(|| {
             format!("cannot read weights {} (run `python3 scripts/fetch_weights.py`)", path.display())
         })?;
-        Ok((bytes, path))
+        load(&bytes).with_context(|| format!("cannot load weights {}", path.display()))
     }
 
     /// Times `run` `self.repeat` more times; prints median and p95 to stderr.
@@ -163,87 +139,74 @@ impl Common {
     }
 }
 
-fn classify(top_k: usize, resize: ResizeArg, common: &Common) -> Result<()> {
-    let (device, kind) = common.device()?;
-    let (bytes, path) = common.weights("efficientnet-lite0.safetensors")?;
-    let options = ClassifierOptions::default().with_top_k(top_k).with_resize(match resize {
-        ResizeArg::Crop => Resize::CenterCrop,
-        ResizeArg::Stretch => Resize::Stretch,
-    });
-    let classifier = ImageClassifier::from_bytes(&bytes, &device, options)
-        .with_context(|| format!("cannot load {}", path.display()))?;
+/// Decodes the image and runs `task` on it once, then `--repeat` more times for the timing.
+/// Returns the decoded image, the first result and how long the first run took.
+fn run_task<T>(
+    common: &Common,
+    task: impl Fn(&Image<'_>) -> sightline::Result<T>,
+) -> Result<(image::RgbImage, T, Duration)> {
     let img = common.decode()?;
     let (w, h) = img.dimensions();
-    let start = Instant::now();
     let image = Image::from_rgb(img.as_raw(), w, h)?;
-    let result = classifier.classify(&image)?;
+    let start = Instant::now();
+    let result = task(&image)?;
     let elapsed = start.elapsed();
+    common.time_repeats(|| Ok(task(&image)?))?;
+    Ok((img, result, elapsed))
+}
+
+/// The first line of the human-readable output.
+fn header(common: &Common, img: &image::RgbImage, kind: BackendKind, elapsed: Duration) -> String {
+    let (w, h) = img.dimensions();
+    format!(
+        "{} ({w}x{h}), {} in {:.0} ms (first run, includes warm-up)",
+        common.image.display(),
+        kind.name(),
+        elapsed.as_secs_f64() * 1e3
+    )
+}
+
+fn classify(options: ClassifierOptions, common: &Common) -> Result<()> {
+    options.validate().context("invalid options")?;
+    let (device, kind) = common.device()?;
+    let classifier =
+        common.load("efficientnet-lite0.safetensors", |w| ImageClassifier::from_bytes(w, &device, options))?;
+    let (img, result, elapsed) = run_task(common, |image| classifier.classify(image))?;
     if common.json {
-        let top =
-            result.classes.iter().map(|c| JsonClass { index: c.index, label: c.label, probability: c.score }).collect();
-        println!("{}", serde_json::to_string(&JsonClassification { top })?);
-    } else {
-        println!(
-            "{} ({w}x{h}), {} in {:.0} ms (first run, includes warm-up):",
-            common.image.display(),
-            kind.name(),
-            elapsed.as_secs_f64() * 1e3
-        );
-        for c in &result.classes {
-            println!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
-        }
+        println!("{}", result.to_json());
+        return Ok(());
     }
-    common.time_repeats(|| Ok(classifier.classify(&image)?))
+    println!("{}:", header(common, &img, kind, elapsed));
+    for c in &result.classes {
+        println!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
+    }
+    Ok(())
 }
 
 fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
+    options.validate(sightline::Labels::coco().len()).context("invalid options")?;
     let (device, kind) = common.device()?;
-    let (bytes, path) = common.weights("nanodet-g-416.safetensors")?;
-    let detector = ObjectDetector::from_bytes(&bytes, &device, options)
-        .with_context(|| format!("cannot load {}", path.display()))?;
-    let mut img = common.decode()?;
-    let (w, h) = img.dimensions();
-    let start = Instant::now();
-    let image = Image::from_rgb(img.as_raw(), w, h)?;
-    let detections = detector.detect(&image)?;
-    let elapsed = start.elapsed();
+    let detector = common.load("nanodet-g-416.safetensors", |w| ObjectDetector::from_bytes(w, &device, options))?;
+    let (mut img, result, elapsed) = run_task(common, |image| detector.detect(image))?;
     if common.json {
-        let detections = detections
-            .iter()
-            .map(|d| JsonDetection {
-                x: d.bbox.x,
-                y: d.bbox.y,
-                width: d.bbox.width,
-                height: d.bbox.height,
-                score: d.score,
-                class: d.index,
-                label: d.label,
-            })
-            .collect();
-        println!("{}", serde_json::to_string(&JsonDetections { detections })?);
+        println!("{}", result.to_json());
     } else {
-        println!(
-            "{} ({w}x{h}), {} in {:.0} ms (first run, includes warm-up): {} objects",
-            common.image.display(),
-            kind.name(),
-            elapsed.as_secs_f64() * 1e3,
-            detections.len()
-        );
-        for d in &detections {
+        println!("{}: {} objects", header(common, &img, kind, elapsed), result.detections.len());
+        for d in &result.detections {
+            let b = &d.bbox;
             println!(
                 "  {:>5.1}%  {:<14} x {:>6.1}  y {:>6.1}  w {:>6.1}  h {:>6.1}",
                 d.score * 100.0,
                 d.label,
-                d.bbox.x,
-                d.bbox.y,
-                d.bbox.width,
-                d.bbox.height
+                b.x,
+                b.y,
+                b.width,
+                b.height
             );
         }
     }
-    common.time_repeats(|| Ok(detector.detect(&image)?))?;
     if let Some(out) = draw_to {
-        draw::draw(&mut img, &detections);
+        draw::draw(&mut img, &result.detections);
         img.save(out).with_context(|| format!("cannot write {}", out.display()))?;
         if !common.json {
             println!("wrote {}", out.display());
@@ -254,7 +217,13 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Classify { top_k, resize, common } => classify(top_k, resize, &common),
+        Command::Classify { top_k, resize, common } => {
+            let resize = match resize {
+                ResizeArg::Crop => Resize::CenterCrop,
+                ResizeArg::Stretch => Resize::Stretch,
+            };
+            classify(ClassifierOptions::default().with_max_results(top_k).with_resize(resize), &common)
+        }
         Command::Detect { score_threshold, iou_threshold, max_results, draw, common } => {
             let options = DetectorOptions::default()
                 .with_score_threshold(score_threshold)

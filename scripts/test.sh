@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite, cheapest first. `.ci/run` runs exactly this.
+# The whole test suite. `.ci/run` runs exactly this. Two steps: set-up (idempotent: installs what
+# the build and the tests need), then the checks, cheapest first.
 source "$(dirname "$0")/common.sh"
 
+# 1. Set-up.
+bash scripts/setup.sh --test
+
+# 2. Checks.
 step "formatting"
 cargo fmt --check
-
-bash scripts/setup.sh --test
 
 step "native tests (CPU backend, and wgpu on Mesa lavapipe)"
 export VK_ICD_FILENAMES="${VK_ICD_FILENAMES:-/usr/share/vulkan/icd.d/lvp_icd.x86_64.json}"
@@ -18,7 +21,10 @@ step "clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --release --target wasm32-unknown-unknown -- -D warnings
 
-bash scripts/build.sh
+bash scripts/build.sh --test-hooks
 
 step "browser tests (headless Chromium, real WebGPU on SwiftShader)"
 node --test --test-concurrency=1 tests/browser/
+
+step "Node.js tests (the package API in Node, the README example under TypeScript strict)"
+node --test tests/node/

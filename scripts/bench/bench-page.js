@@ -1,6 +1,7 @@
 // In-page side of the benchmark: sightline and onnxruntime-web on the same network, same
 // image, same browser, frames interleaved. Driven by scripts/bench/bench.mjs.
 import { ImageClassifier, ObjectDetector, memoryUsage } from "/www/lib/sightline.js";
+import { parseNpy } from "/scripts/lib/npy.mjs";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 
 ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
@@ -8,7 +9,7 @@ ort.env.wasm.numThreads = 1; // the page is not cross-origin isolated; sightline
 ort.env.logLevel = "error";
 
 const MODELS = {
-  effnet: { Task: ImageClassifier, method: "classify", size: 224, input: "cls_crop224_input.npy", options: { topK: 5 } },
+  effnet: { Task: ImageClassifier, method: "classify", size: 224, input: "cls_crop224_input.npy", options: { maxResults: 5 } },
   nanodet: { Task: ObjectDetector, method: "detect", size: 416, input: "det_input.npy", options: {} },
 };
 
@@ -23,11 +24,7 @@ async function fixturePixels(name) {
 }
 
 async function npy(url) {
-  const buf = await (await fetch(url)).arrayBuffer();
-  const headerLen = new DataView(buf).getUint16(8, true);
-  const header = new TextDecoder().decode(new Uint8Array(buf, 10, headerLen));
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(",").filter((s) => s.trim()).map(Number);
-  return { data: new Float32Array(buf.slice(10 + headerLen)), shape };
+  return parseNpy(await (await fetch(url)).arrayBuffer());
 }
 
 const now = () => performance.now();

@@ -11,13 +11,9 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { brotliCompressSync, gzipSync, constants } from "node:zlib";
-import { launch, openPage, ROOT, startServer } from "../../tests/browser/helpers.mjs";
+import { arg } from "../lib/args.mjs";
+import { ROOT, launch, openPage, startServer } from "../lib/pages.mjs";
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const peerDir = arg("--peer-onnx", null);
 const frames = Number(arg("--frames", 20));
 const memoryFrames = Number(arg("--memory-frames", 1000));
@@ -59,7 +55,7 @@ const report = {
 const ortWasm = join(ROOT, "node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.jsep.wasm");
 if (existsSync(ortWasm)) report.sizes.ortWeb = sizes(ortWasm);
 
-const { server, url } = await startServer(ROOT, peerDir ? { "/peer/": peerDir } : {});
+const { server, url } = await startServer(ROOT, { mounts: peerDir ? { "/peer/": peerDir } : {} });
 const browser = await launch(["--enable-precise-memory-info", "--js-flags=--expose-gc"]);
 report.browser = browser.version();
 try {

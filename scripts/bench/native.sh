@@ -5,7 +5,7 @@ source "$(dirname "$0")/../common.sh"
 peer="${1:?usage: scripts/bench/native.sh PEER_ONNX_DIR [REPEAT]}"
 repeat="${2:-20}"
 # PROFILE=release for a fully optimised binary (a clean release build takes ≈20 min on 2 cores);
-# the default dev profile already builds every dependency at opt-level 3 and the crate at 1.
+# the default dev profile already builds the crate and every dependency at opt-level 3.
 profile="${PROFILE:-dev}"
 cargo build --profile "$profile" --bin sightline
 bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")/sightline"

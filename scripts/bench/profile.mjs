@@ -5,27 +5,23 @@
 //
 //   node scripts/bench/profile.mjs [--model effnet|nanodet] [--backend cpu|webgpu] [--frames N] [--top N]
 //        [--pkg DIR]   (serve another build of pkg/, e.g. a copy of the previous one, for an A/B)
-import { launch, openPage, startServer } from "../../tests/browser/helpers.mjs";
+import { arg, flag } from "../lib/args.mjs";
+import { launch, openPage, startServer } from "../lib/pages.mjs";
 
-const args = process.argv.slice(2);
-const arg = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
 const model = arg("--model", "effnet");
 const backend = arg("--backend", "cpu");
 const frames = Number(arg("--frames", 20));
 const top = Number(arg("--top", 30));
 
 const pkg = arg("--pkg", null);
-const { server, url } = await startServer(undefined, pkg ? { "/pkg/": pkg } : {});
+const { server, url } = await startServer(undefined, { mounts: pkg ? { "/pkg/": pkg } : {} });
 const browser = await launch();
 try {
   const h = await openPage(browser, `${url}/scripts/bench/bench.html`);
   await h.page.waitForFunction(() => window.benchReady === true);
   const got = await h.page.evaluate((o) => window.bench.prepare(o), { model, backend });
   const cdp = await h.page.context().newCDPSession(h.page);
-  if (args.includes("--time-only")) {
+  if (flag("--time-only")) {
     const times = [];
     for (let i = 0; i < 5; i++) times.push(await h.page.evaluate((n) => window.profileRun(n), Math.ceil(frames / 5)));
     console.log(`${model} on ${got}: ${times.map((t) => t.toFixed(1)).join(" ")} ms/frame (5 runs of ${Math.ceil(frames / 5)}), min ${Math.min(...times).toFixed(1)}`);

@@ -7,16 +7,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { launch, openHarness, ROOT, startServer } from "./helpers.mjs";
+import { FIXTURES, ROOT, assertSameResults, launch, openHarness, startServer } from "./helpers.mjs";
 
 /** WebGPU vs CPU score bound for the same detection (f32 both; GPU reorders sums, observed ≈1e-6). */
 const SCORE_TOL = 1e-3;
-const FIXTURES = [
-  ["chelsea", "chelsea.png"],
-  ["coffee", "coffee.png"],
-  ["dog", "dog.jpg"],
-  ["person", "person.jpg"],
-];
 
 let browser;
 let server;
@@ -45,39 +39,37 @@ function compare(name, backend, detections) {
   });
 }
 
-test("fixtures match the reference detections on WebGPU and on the CPU, and the backends agree", { timeout: 900_000 }, async () => {
+test("fixtures match the reference detections on WebGPU and the CPU, in the worker and in the page, and all agree", { timeout: 900_000 }, async () => {
   const h = await harness();
   const results = await h.page.evaluate(async (fixtures) => {
     const { ObjectDetector } = window.sightline;
     const options = { scoreThreshold: 0.05, maxResults: 100 };
     const gpu = await ObjectDetector.create({ backend: "webgpu", ...options });
     const cpu = await ObjectDetector.create({ backend: "cpu", ...options });
+    const page = await ObjectDetector.create({ backend: "cpu", worker: false, ...options });
     const images = {};
     for (const [name, file] of fixtures) {
       const img = await window.loadImage(`/tests/fixtures/images/${file}`);
-      images[name] = { webgpu: await gpu.detect(img), cpu: await cpu.detect(img) };
+      images[name] = { webgpu: await gpu.detect(img), cpu: await cpu.detect(img), page: await page.detect(img) };
     }
-    await gpu.close();
-    await cpu.close();
-    return { backends: [gpu.backend, cpu.backend], images };
+    await Promise.all([gpu.close(), cpu.close(), page.close()]);
+    return { backends: [gpu.backend, cpu.backend, page.backend], images };
   }, FIXTURES);
-  assert.deepEqual(results.backends, ["webgpu", "cpu"]);
+  assert.deepEqual(results.backends, ["webgpu", "cpu", "cpu"]);
   for (const [name] of FIXTURES) {
-    const { webgpu, cpu } = results.images[name];
+    const { webgpu, cpu, page } = results.images[name];
     for (const [backend, r] of [["webgpu", webgpu], ["cpu", cpu]]) {
       assert.equal(r.backend, backend);
       const report = compare(name, backend, r.detections); // throws (exit 1) on FAIL
       console.log(`${backend} ${report.trim().split("\n")[0]} (${r.inferenceMs.toFixed(0)} ms)`);
     }
-    // Same input, same network: WebGPU and CPU agree detection by detection.
-    assert.equal(webgpu.detections.length, cpu.detections.length, `${name}: detection counts`);
-    let worst = 0;
-    webgpu.detections.forEach((g, i) => {
-      const c = cpu.detections[i];
-      if (g.index === c.index) worst = Math.max(worst, Math.abs(g.score - c.score));
-    });
+    // Same input, same network: worker and page agree exactly, WebGPU and CPU within the bound,
+    // box by box as well as score by score.
+    assertSameResults(page.detections, cpu.detections, 1e-6, `${name}: in-page vs worker`);
+    const worst = assertSameResults(webgpu.detections, cpu.detections, SCORE_TOL, `${name}: WebGPU vs CPU`);
+    const boxes = (r) => r.detections.map((d) => [d.index, d.box.x, d.box.y, d.box.width, d.box.height]);
+    assert.deepEqual(boxes(page), boxes(cpu), `${name}: in-page vs worker boxes`);
     console.log(`${name}: max |Δscore| WebGPU vs CPU = ${worst.toExponential(2)}`);
-    assert.ok(worst <= SCORE_TOL, `${name}: WebGPU vs CPU scores differ by ${worst}`);
   }
   h.assertClean();
   await h.close();
@@ -127,7 +119,7 @@ test("bad input and bad options reject with named errors, and the detector keeps
   await h.close();
 });
 
-test("drawDetections draws class-coloured boxes scaled to the canvas", { timeout: 120_000 }, async () => {
+test("drawDetections draws each box in its class colour, scaled to the canvas", { timeout: 120_000 }, async () => {
   const h = await harness();
   const px = await h.page.evaluate(() => {
     const { drawDetections, classColor } = window.sightline;
@@ -135,14 +127,41 @@ test("drawDetections draws class-coloured boxes scaled to the canvas", { timeout
     canvas.width = 800;
     canvas.height = 600;
     const ctx = canvas.getContext("2d");
-    drawDetections(ctx, [{ index: 16, label: "dog", score: 0.9, box: { x: 100, y: 100, width: 200, height: 150 } }]);
-    const edge = Array.from(ctx.getImageData(200, 100, 1, 1).data);
-    const inside = Array.from(ctx.getImageData(200, 175, 1, 1).data);
-    return { edge, inside, color: classColor(16), same: classColor(16) === classColor(16) };
+    const at = (x, y) => Array.from(ctx.getImageData(x, y, 1, 1).data);
+    // The colour a class should get, as the canvas renders it.
+    const swatch = (index) => {
+      ctx.fillStyle = classColor(index);
+      ctx.fillRect(0, 0, 1, 1);
+      const rgba = at(0, 0);
+      ctx.clearRect(0, 0, 1, 1);
+      return rgba;
+    };
+    const expected = { 16: swatch(16), 1: swatch(1) };
+    drawDetections(ctx, [
+      { index: 16, label: "dog", score: 0.9, box: { x: 100, y: 100, width: 200, height: 150 } },
+      { index: 1, label: "bicycle", score: 0.8, box: { x: 400, y: 300, width: 100, height: 100 } },
+    ]);
+    // Drawn at half size on a second canvas: boxes scale with sourceWidth/sourceHeight.
+    const small = document.createElement("canvas").getContext("2d");
+    small.canvas.width = 400;
+    small.canvas.height = 300;
+    drawDetections(small, [{ index: 16, label: "dog", score: 0.9, box: { x: 100, y: 100, width: 200, height: 150 } }], {
+      sourceWidth: 800,
+      sourceHeight: 600,
+    });
+    return {
+      expected,
+      dogBottomEdge: at(200, 250),
+      bikeBottomEdge: at(450, 400),
+      inside: at(200, 175),
+      scaledEdge: Array.from(small.getImageData(100, 125, 1, 1).data),
+    };
   });
-  assert.ok(px.edge[3] > 0, "the box edge is painted");
+  assert.notDeepEqual(px.expected[16], px.expected[1], "two classes get two colours");
+  assert.deepEqual(px.dogBottomEdge, px.expected[16], "the dog box is in the dog colour");
+  assert.deepEqual(px.bikeBottomEdge, px.expected[1], "the bicycle box is in the bicycle colour");
   assert.equal(px.inside[3], 0, "the box inside is left clear");
-  assert.ok(px.same);
+  assert.deepEqual(px.scaledEdge, px.expected[16], "the scaled box's bottom edge lands at half the source coordinates");
   h.assertClean();
   await h.close();
 });

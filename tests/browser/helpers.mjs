@@ -1,65 +1,18 @@
-// Shared set-up for the browser tests: a static server over the repository, headless Debian
-// Chromium with real WebGPU (SwiftShader), and a guard that fails a test on any console error.
+// What the browser tests share beyond `scripts/lib/pages.mjs`: the fixture list, reference
+// results and the harness page (the package exposed as `window.sightline`).
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { serve } from "../../scripts/serve.mjs";
+import { join } from "node:path";
+import { ROOT, openPage } from "../../scripts/lib/pages.mjs";
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export { ROOT, launch, openPage, startServer } from "../../scripts/lib/pages.mjs";
 
-/** Flags that give headless Chromium real WebGPU on its bundled SwiftShader Vulkan driver. */
-const FLAGS = [
-  "--enable-unsafe-webgpu",
-  "--use-vulkan=swiftshader",
-  "--use-angle=swiftshader",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
+/** The reference images: fixture folder and file (JPEG decoders differ by ±1 level from the reference's). */
+export const FIXTURES = [
+  ["chelsea", "chelsea.png"],
+  ["coffee", "coffee.png"],
+  ["dog", "dog.jpg"],
+  ["person", "person.jpg"],
 ];
-
-/** Starts Chromium; `extraArgs` are added (e.g. a fake webcam file). */
-export async function launch(extraArgs = []) {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    // Playwright adds its own --enable-features; Chromium keeps only the last one, so ours
-    // goes through Playwright's list.
-    args: [...FLAGS, "--enable-features=Vulkan", ...extraArgs],
-    timeout: 60_000,
-  });
-}
-
-/** Serves `root` (default: the repository) on a free localhost port. */
-export async function startServer(root = ROOT, mounts = {}) {
-  const server = await serve(root, 0, mounts);
-  return { server, url: `http://127.0.0.1:${server.address().port}` };
-}
-
-/** Opens a page that records console errors and page errors; call `assertClean()` at the end. */
-export async function openPage(browser, url, { initScript } = {}) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const problems = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") problems.push(`console.error: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-  if (initScript) await page.addInitScript(initScript);
-  await page.goto(url);
-  return {
-    page,
-    problems,
-    assertClean() {
-      if (problems.length) throw new Error(`the page logged errors:\n${problems.join("\n")}`);
-    },
-    close: () => context.close(),
-  };
-}
 
 /** The reference top-5 for `name` (`tests/fixtures/<name>/cls_crop224.json`). */
 export function referenceTop(name, mode = "crop224") {
@@ -71,4 +24,24 @@ export async function openHarness(browser, base, options) {
   const h = await openPage(browser, `${base}/tests/browser/harness.html`, options);
   await h.page.waitForFunction(() => window.harnessReady === true);
   return h;
+}
+
+/**
+ * Asserts two result lists (classes or detections) hold the same entries — same length, the
+ * same classes, scores within `tol` (entries paired by class, then by score, so that two
+ * near-equal scores may swap places) — and returns the largest score difference. Fails when the
+ * lists do not line up or are empty, so it cannot pass vacuously.
+ */
+export function assertSameResults(a, b, tol, what) {
+  if (a.length !== b.length) throw new Error(`${what}: ${a.length} vs ${b.length} entries`);
+  if (a.length === 0) throw new Error(`${what}: nothing to compare`);
+  const order = (list) => [...list].sort((x, y) => x.index - y.index || y.score - x.score);
+  const [sa, sb] = [order(a), order(b)];
+  let worst = 0;
+  sa.forEach((x, i) => {
+    if (x.index !== sb[i].index) throw new Error(`${what}: class ${x.index} is not in both lists`);
+    worst = Math.max(worst, Math.abs(x.score - sb[i].score));
+  });
+  if (!(worst <= tol)) throw new Error(`${what}: scores differ by ${worst} (bound ${tol})`);
+  return worst;
 }

@@ -15,14 +15,15 @@ after(async () => {
   server?.close();
 });
 
-test("the packed npm package works in a separate app, weights from its own files", { timeout: 600_000 }, async () => {
+test("the packed npm package works in a separate app, in its worker, weights from its own files", { timeout: 600_000 }, async () => {
   const app = mkdtempSync(join(tmpdir(), "sightline-app-"));
   // --ignore-scripts: the wasm is already built by scripts/build.sh.
   const packed = execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", app], { cwd: ROOT });
   const [{ filename, files }] = JSON.parse(packed);
   const names = files.map((f) => f.path);
-  for (const must of ["www/lib/sightline.js", "www/lib/sightline.d.ts", "pkg/sightline_bg.wasm", "pkg/sightline.js",
-    "models/efficientnet-lite0.safetensors", "models/efficientnet-lite0.LICENSE", "LICENSE"]) {
+  for (const must of ["www/lib/sightline.js", "www/lib/sightline.worker.js", "www/lib/engine.js", "www/lib/sightline.d.ts",
+    "pkg/sightline_bg.wasm", "pkg/sightline.js", "models/efficientnet-lite0.safetensors", "models/efficientnet-lite0.LICENSE",
+    "LICENSE"]) {
     assert.ok(names.includes(must), `package lacks ${must}`);
   }
   assert.ok(!names.some((n) => n.startsWith("src/") || n.startsWith("tests/")), "package holds only what users need");
@@ -34,7 +35,8 @@ test("the packed npm package works in a separate app, weights from its own files
     `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module">
       import { ImageClassifier } from "./node_modules/sightline/www/lib/sightline.js";
       const img = new Image(); img.src = "coffee.png"; await img.decode();
-      const c = await ImageClassifier.create({ backend: "cpu" });
+      // Defaults only: the model runs in the package's module worker.
+      const c = await ImageClassifier.create();
       window.result = await c.classify(img);
     </script>`,
   );
@@ -48,6 +50,7 @@ test("the packed npm package works in a separate app, weights from its own files
   await h.page.waitForFunction(() => window.result, null, { timeout: 120_000 });
   const result = await h.page.evaluate(() => window.result);
   assert.equal(result.classes[0].label, "espresso");
+  assert.equal(h.page.workers().length, 1, "the model runs in the package's module worker");
   assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/models/efficientnet-lite0.safetensors`), requests.join("\n"));
   assert.ok(requests.every((u) => u.startsWith(base)), `only the app's own origin is contacted:\n${requests.join("\n")}`);
   assert.ok(readdirSync(join(app, "node_modules/sightline/models")).includes("efficientnet-lite0.safetensors"));

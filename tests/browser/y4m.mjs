@@ -1,18 +1,15 @@
 // Writes a y4m clip (Chromium's fake-webcam file format) from a fixture's RGB .npy, so the fake
 // webcam shows a real photo. YUV 4:2:0, BT.601 limited range (how Chromium decodes y4m).
 import { readFileSync, writeFileSync } from "node:fs";
+import { parseNpy } from "../../scripts/lib/npy.mjs";
 
-function readNpyRgb(path) {
-  const bytes = readFileSync(path);
-  const headerLen = bytes.readUInt16LE(8);
-  const header = bytes.subarray(10, 10 + headerLen).toString("latin1");
-  const [h, w] = header.match(/'shape': \((\d+), (\d+), 3\)/).slice(1).map(Number);
-  return { data: bytes.subarray(10 + headerLen), width: w, height: h };
-}
-
-/** Writes `frames` copies of the image at `npyPath` (cropped to even size) to `outPath`. */
-export function writeY4m(npyPath, outPath, frames = 10) {
-  const { data, width, height } = readNpyRgb(npyPath);
+/**
+ * Writes `frames` copies of the RGB image in the `.npy` at `npyPath` (cropped to even size) to
+ * `outPath`, played at `fps` frames per second.
+ */
+export function writeY4m(npyPath, outPath, { frames = 10, fps = 10 } = {}) {
+  const { shape, data } = parseNpy(readFileSync(npyPath));
+  const [height, width] = shape;
   const w = width & ~1;
   const h = height & ~1;
   const y = Buffer.alloc(w * h);
@@ -44,7 +41,7 @@ export function writeY4m(npyPath, outPath, frames = 10) {
       v[k] = Math.round(128 + (112.0 * R - 93.786 * G - 18.214 * B) / 255);
     }
   }
-  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${h} F10:1 Ip A1:1 C420jpeg\n`)];
+  const parts = [Buffer.from(`YUV4MPEG2 W${w} H${h} F${fps}:1 Ip A1:1 C420jpeg\n`)];
   for (let f = 0; f < frames; f++) parts.push(Buffer.from("FRAME\n"), y, u, v);
   writeFileSync(outPath, Buffer.concat(parts));
 }

@@ -10,13 +10,15 @@ const ctx = overlay.getContext("2d");
 const params = new URLSearchParams(location.search);
 let mode = params.get("mode") ?? "classify";
 let backend = params.get("backend") ?? "auto";
-let classifier = null;
-let detector = null;
+/** The loaded tasks, each tagged with the backend it was created for. */
+const tasks = { classifier: null, detector: null };
 let stream = null;
+let watcher = null;
 let frames = 0;
-let lastFrameAt = 0;
-let fps = 0;
 let generation = 0;
+/** The latest classes in "both" mode (classification runs beside the detector's watch). */
+let latestClasses = null;
+let classifying = false;
 
 function setStatus(text, state = "ready") {
   $("status").textContent = text;
@@ -28,8 +30,13 @@ function showMessage(text) {
   $("message").hidden = !text;
 }
 
+function wanted() {
+  return { classifier: mode !== "detect", detector: mode !== "classify" };
+}
+
 function ready() {
-  return (mode !== "detect" ? classifier : true) && (mode !== "classify" ? detector : true);
+  const want = wanted();
+  return (!want.classifier || tasks.classifier) && (!want.detector || tasks.detector);
 }
 
 function setEnabled() {
@@ -43,31 +50,51 @@ function detectorOptions() {
   return { scoreThreshold: Number($("score").value), maxResults: Number($("max-results").value) };
 }
 
-/** (Re)loads what the current mode needs on the current backend. */
+/** Open instances, shown in `data-open-tasks` (the tests check superseded loads are closed). */
+let openTasks = 0;
+function countOpen(delta) {
+  openTasks += delta;
+  document.body.dataset.openTasks = String(openTasks);
+}
+
+/**
+ * (Re)loads what the current mode needs on the current backend. A load superseded by a newer one
+ * (the backend or mode changed meanwhile) closes what it created and gives way.
+ */
 async function load() {
   const mine = ++generation;
+  stopWatching();
   setEnabled();
   setStatus(`Loading (${mode} on ${backend})…`, "loading");
   try {
-    if (mode !== "detect" && (!classifier || classifier.requested !== backend)) {
-      await classifier?.close();
-      classifier = null;
-      const c = await ImageClassifier.create({ backend, topK: 5 });
-      c.requested = backend;
-      classifier = c;
+    const want = wanted();
+    for (const [kind, Task, options] of [
+      ["classifier", ImageClassifier, { maxResults: 5 }],
+      ["detector", ObjectDetector, detectorOptions()],
+    ]) {
+      const current = tasks[kind];
+      if (current && current.requested !== backend) {
+        tasks[kind] = null;
+        await current.close();
+        countOpen(-1);
+      }
+      if (want[kind] && !tasks[kind]) {
+        const task = await Task.create({ backend, ...options });
+        countOpen(1);
+        if (mine !== generation) {
+          await task.close();
+          countOpen(-1);
+          return;
+        }
+        task.requested = backend;
+        tasks[kind] = task;
+      }
     }
-    if (mode !== "classify" && (!detector || detector.requested !== backend)) {
-      await detector?.close();
-      detector = null;
-      const d = await ObjectDetector.create({ backend, ...detectorOptions() });
-      d.requested = backend;
-      detector = d;
-    }
-    if (mine !== generation) return;
-    const running = (mode === "detect" ? detector : classifier).backend;
-    const reason = (classifier ?? detector).fallbackReason;
-    setStatus(`Ready: ${mode} on ${running}${reason ? ` — fell back to CPU: ${reason}` : ""}`, "ready");
+    const running = (mode === "detect" ? tasks.detector : tasks.classifier).backend;
+    const reason = (tasks.classifier ?? tasks.detector).backendReason;
+    setStatus(`Ready: ${mode} on ${running} — ${reason}`, "ready");
     $("status").dataset.backend = running;
+    if (stream) startWatching();
   } catch (e) {
     if (mine === generation) setStatus(`Could not load the model: ${e.name}: ${e.message}`, "error");
   }
@@ -116,41 +143,70 @@ function listResults(classes, detections) {
   objects.dataset.labels = (detections ?? []).map((d) => d.label).join(",");
 }
 
-function showStats(ms, running) {
+function showStats(ms, running, info) {
   frames += 1;
-  const now = performance.now();
-  if (lastFrameAt) fps = frames === 2 ? 1000 / (now - lastFrameAt) : 0.8 * fps + 0.2 * (1000 / (now - lastFrameAt));
-  lastFrameAt = now;
-  const rate = frames > 1 ? `${fps.toFixed(1)} FPS` : "– FPS";
+  const rate = info ? `${info.fps.toFixed(1)} FPS · ${info.droppedFrames} dropped` : "single image";
   $("stats").textContent = `${running} · ${ms.toFixed(1)} ms per frame · ${rate} · ${frames} frames`;
   $("stats").dataset.frames = frames;
 }
 
-/** Runs the current mode on one frame and draws the result over it. */
-async function process(source, width, height) {
+/** Draws one frame's results over the picture. */
+function show(width, height, classes, detections, ms, running, info) {
+  overlay.width = width;
+  overlay.height = height;
+  ctx.clearRect(0, 0, width, height);
+  if (detections) drawDetections(ctx, detections);
+  if (classes) drawClasses(classes, width, height);
+  listResults(classes, detections);
+  showStats(ms, running, info);
+  showMessage("");
+}
+
+/** Runs the current mode on a still image and draws the result over it. */
+async function processStill() {
   try {
     const start = performance.now();
-    const c = mode !== "detect" ? await classifier.classify(source) : null;
-    const d = mode !== "classify" ? await detector.detect(source) : null;
-    const ms = performance.now() - start;
-    overlay.width = width;
-    overlay.height = height;
-    ctx.clearRect(0, 0, width, height);
-    if (d) drawDetections(ctx, d.detections);
-    if (c) drawClasses(c.classes, width, height);
-    listResults(c?.classes, d?.detections);
-    showStats(ms, (c ?? d).backend);
-    showMessage("");
+    const c = tasks.classifier && mode !== "detect" ? await tasks.classifier.classify(still) : null;
+    const d = tasks.detector && mode !== "classify" ? await tasks.detector.detect(still) : null;
+    show(still.naturalWidth, still.naturalHeight, c?.classes, d?.detections, performance.now() - start, (c ?? d).backend);
   } catch (e) {
     showMessage(`${e.name}: ${e.message}`);
   }
 }
 
-/** One frame in flight at a time: the next frame is requested only after this one is done. */
-async function loop() {
-  if (!stream) return;
-  if (ready() && video.readyState >= 2) await process(video, video.videoWidth, video.videoHeight);
-  if (stream) requestAnimationFrame(loop);
+/** Live video through `watch()`: the library keeps one frame in flight and drops stale ones. */
+function startWatching() {
+  stopWatching();
+  if (!ready() || !stream) return;
+  frames = 0;
+  const onError = (e) => showMessage(`${e.name}: ${e.message}`);
+  const size = () => [video.videoWidth, video.videoHeight];
+  if (mode === "classify") {
+    watcher = tasks.classifier.watch(video, (r, info) => show(...size(), r.classes, null, info.inferenceMs, r.backend, info), {
+      onError,
+    });
+    return;
+  }
+  latestClasses = null;
+  watcher = tasks.detector.watch(
+    video,
+    (r, info) => {
+      if (mode === "both" && !classifying) {
+        classifying = true;
+        tasks.classifier
+          .classify(video)
+          .then((c) => (latestClasses = c.classes), onError)
+          .finally(() => (classifying = false));
+      }
+      show(...size(), mode === "both" ? latestClasses : null, r.detections, info.inferenceMs, r.backend, info);
+    },
+    { onError },
+  );
+}
+
+function stopWatching() {
+  watcher?.stop();
+  watcher = null;
 }
 
 async function startCamera() {
@@ -179,12 +235,11 @@ async function startCamera() {
   still.hidden = true;
   await video.play();
   setEnabled();
-  frames = 0;
-  lastFrameAt = 0;
-  requestAnimationFrame(loop);
+  startWatching();
 }
 
 function stopCamera() {
+  stopWatching();
   stream?.getTracks().forEach((t) => t.stop());
   stream = null;
   video.srcObject = null;
@@ -209,15 +264,15 @@ async function showImage(file) {
   }
   video.hidden = true;
   still.hidden = false;
-  await process(still, still.naturalWidth, still.naturalHeight);
+  await processStill();
 }
 
 async function applyDetectorOptions() {
   $("score-value").textContent = Number($("score").value).toFixed(2);
   try {
-    await detector?.setOptions(detectorOptions());
+    await tasks.detector?.setOptions(detectorOptions());
     showMessage("");
-    if (!stream && !still.hidden && ready()) await process(still, still.naturalWidth, still.naturalHeight);
+    if (!stream && !still.hidden && ready()) await processStill();
   } catch (e) {
     showMessage(`${e.name}: ${e.message}`);
   }

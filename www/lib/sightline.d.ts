@@ -1,33 +1,47 @@
 // Type declarations for sightline's browser API.
 
-/** The compute backend: `"auto"` tries WebGPU and falls back to the CPU. */
+/** The compute backend: `"auto"` picks the faster of WebGPU and the CPU for this device. */
 export type Backend = "auto" | "webgpu" | "cpu";
 
-/** Anything `classify` accepts. Raw pixels are RGBA, row-major, `width * height * 4` bytes. */
+/** Anything `classify` / `detect` accept. Raw pixels are RGBA, row-major, `width * height * 4` bytes. */
 export type ImageSource =
   | HTMLImageElement
   | HTMLVideoElement
   | HTMLCanvasElement
   | OffscreenCanvas
   | ImageBitmap
+  | VideoFrame
   | ImageData
   | { data: Uint8Array | Uint8ClampedArray; width: number; height: number };
 
 /** Where the weights come from: a URL, or the bytes of a `.safetensors` file. */
 export type ModelSource = string | URL | ArrayBuffer | Uint8Array;
 
-export interface ImageClassifierOptions {
-  /** Default `"auto"`. */
+/** Options every task's `create()` takes. */
+export interface CreateOptions {
+  /** Default `"auto"`: WebGPU on a hardware GPU, the CPU where WebGPU is missing or software-only. */
   backend?: Backend;
+  /**
+   * Run the model in a module worker (default `true` where `Worker` exists), so inference never
+   * blocks the page. `false` runs it in the page.
+   */
+  worker?: boolean;
+  /** Default: the weights shipped in this package. */
+  model?: ModelSource;
+  /** Default: the wasm module shipped in this package. Bytes only with `worker: false` (e.g. Node.js). */
+  wasm?: string | URL | ArrayBuffer | Uint8Array;
+}
+
+export interface ClassifierOptions {
   /** How many classes to return, best first (1–1000). Default 5. */
+  maxResults?: number;
+  /** @deprecated The former name of `maxResults`. */
   topK?: number;
   /** `"crop"` (default: shorter side to 256, centre 224×224) or `"stretch"` (whole image to 224×224). */
   resize?: "crop" | "stretch";
-  /** Default: the EfficientNet-Lite0 weights shipped in this package. */
-  model?: ModelSource;
-  /** Default: the wasm module shipped in this package. */
-  wasm?: string | URL;
 }
+
+export interface ImageClassifierOptions extends CreateOptions, ClassifierOptions {}
 
 export interface Category {
   /** 0-based ImageNet-1k class index. */
@@ -39,7 +53,7 @@ export interface Category {
 }
 
 export interface ClassificationResult {
-  /** The `topK` classes, best first. */
+  /** The best `maxResults` classes, best first. */
   classes: Category[];
   /** Wall time of this call (pixel read-out, inference and read-back), in milliseconds. */
   inferenceMs: number;
@@ -49,9 +63,9 @@ export interface ClassificationResult {
 
 /** How long `create()` took, per step, in milliseconds. */
 export interface LoadTimings {
-  /** Fetching and compiling the wasm module (0 when another model already loaded it). */
+  /** Fetching and compiling the wasm module (0 when another task already loaded it). */
   wasmMs: number;
-  /** Checking WebGPU and initialising the device (once per page). */
+  /** Checking WebGPU and initialising the device (once per wasm instance). */
   deviceMs: number;
   /** Fetching the weights. */
   weightsMs: number;
@@ -62,43 +76,76 @@ export interface LoadTimings {
   totalMs: number;
 }
 
-/** Memory held by the wasm module's linear memory (GPU buffers not included). */
+/** What `watch()` reports with each result. */
+export interface WatchInfo {
+  /** When the frame was shown, in ms on the `performance.now()` clock. */
+  frameTime: number;
+  /** Wall time of this inference, in ms. */
+  inferenceMs: number;
+  /** Video frames skipped so far because the model was still busy with an earlier one. */
+  droppedFrames: number;
+  /** Results per second (smoothed). */
+  fps: number;
+}
+
+export interface WatchOptions {
+  /** At most this many inferences per second (default: as fast as the model and camera allow). */
+  maxFps?: number;
+  /** Called with an error instead of stopping (default: the watcher stops and warns). */
+  onError?: (error: SightlineError) => void;
+}
+
+/** A running `watch()`. */
+export interface Watcher {
+  /** Stops it; a result in flight is discarded. Idempotent. */
+  stop(): void;
+  readonly stopped: boolean;
+}
+
+/** Memory held by sightline's wasm instances (GPU buffers not included). */
 export declare function memoryUsage(): { wasmBytes: number };
 
-export declare class ImageClassifier {
-  private constructor();
-  readonly loadTimings: LoadTimings;
-  /** Loads the model and warms it up, so the first `classify` is not the slow one. */
-  static create(options?: ImageClassifierOptions): Promise<ImageClassifier>;
+declare abstract class VisionTask<Options, Result> {
+  protected constructor();
   /** The backend that runs. */
   readonly backend: "webgpu" | "cpu";
-  /** Why `"auto"` fell back to the CPU, or `null`. */
+  /** Why this backend runs, in words (e.g. "WebGPU adapter is a software rasteriser (…); the CPU path is faster"). */
+  readonly backendReason: string;
+  /** Why `"auto"` fell back to the CPU because WebGPU is unusable here, or `null`. */
   readonly fallbackReason: string | null;
-  classify(source: ImageSource): Promise<ClassificationResult>;
-  /** Changes `topK` / `resize`; on error nothing changes. */
-  setOptions(options: Pick<ImageClassifierOptions, "topK" | "resize">): Promise<void>;
-  /** Frees the model; later calls reject with `ClosedError`. */
+  readonly loadTimings: LoadTimings;
+  /** Changes runtime options; on error nothing changes. */
+  setOptions(options: Options): Promise<void>;
+  /** Runs on each new frame of `video` (the newest; one in flight) until stopped. */
+  watch(video: HTMLVideoElement, onResult: (result: Result, info: WatchInfo) => void, options?: WatchOptions): Watcher;
+  /** Frees the model after calls already made; later calls reject with `ClosedError`. */
   close(): Promise<void>;
 }
 
-export interface ObjectDetectorOptions {
-  /** Default `"auto"`. */
-  backend?: Backend;
+export declare class ImageClassifier extends VisionTask<ClassifierOptions, ClassificationResult> {
+  /** Loads the model and warms it up, so the first `classify` is not the slow one. */
+  static create(options?: ImageClassifierOptions): Promise<ImageClassifier>;
+  /** Classifies one image or video frame; its pixels are read when called. */
+  classify(source: ImageSource): Promise<ClassificationResult>;
+}
+
+export interface DetectorOptions {
   /** Keep detections scoring above this, 0–1. Default 0.35. */
   scoreThreshold?: number;
   /** Per-class NMS: drop a box overlapping a better one of its class by more than this IoU. Default 0.6. */
   iouThreshold?: number;
   /** At most this many detections, best first (1–1000). Default 100. */
   maxResults?: number;
-  /** Only these COCO class names (e.g. `["person", "dog"]`); `null` clears it. */
+  /**
+   * Only these COCO class names (e.g. `["person", "dog"]`). An empty list lets nothing through;
+   * `null` (or leaving it out) applies no allowlist.
+   */
   categoryAllowlist?: string[] | null;
   /** Never these COCO class names. */
   categoryDenylist?: string[];
-  /** Default: the NanoDet-g-416 weights shipped in this package. */
-  model?: ModelSource;
-  /** Default: the wasm module shipped in this package. */
-  wasm?: string | URL;
 }
+
+export interface ObjectDetectorOptions extends CreateOptions, DetectorOptions {}
 
 /** A box in source-image pixels, top-left origin (like `DOMRect`). */
 export interface BoundingBox {
@@ -126,18 +173,11 @@ export interface DetectionResult {
   backend: "webgpu" | "cpu";
 }
 
-export declare class ObjectDetector {
-  private constructor();
-  readonly loadTimings: LoadTimings;
+export declare class ObjectDetector extends VisionTask<DetectorOptions, DetectionResult> {
   /** Loads the model and warms it up. */
   static create(options?: ObjectDetectorOptions): Promise<ObjectDetector>;
-  readonly backend: "webgpu" | "cpu";
-  readonly fallbackReason: string | null;
+  /** Detects objects in one image or video frame; its pixels are read when called. */
   detect(source: ImageSource): Promise<DetectionResult>;
-  setOptions(
-    options: Pick<ObjectDetectorOptions, "scoreThreshold" | "iouThreshold" | "maxResults" | "categoryAllowlist" | "categoryDenylist">,
-  ): Promise<void>;
-  close(): Promise<void>;
 }
 
 export interface DrawStyle {
@@ -166,11 +206,34 @@ export declare function classColor(index: number): string;
 
 /** The largest accepted image width or height. */
 export declare const MAX_SIDE: number;
+/** The largest accepted image pixel count. */
+export declare const MAX_PIXELS: number;
 
-export declare class SightlineError extends Error {}
-export declare class InvalidImageError extends SightlineError {}
-export declare class InvalidOptionsError extends SightlineError {}
-export declare class ModelLoadError extends SightlineError {}
-export declare class BackendUnavailableError extends SightlineError {}
-export declare class InferenceError extends SightlineError {}
-export declare class ClosedError extends SightlineError {}
+export declare class SightlineError extends Error {
+  readonly name:
+    | "SightlineError"
+    | "InvalidImageError"
+    | "InvalidOptionsError"
+    | "ModelLoadError"
+    | "BackendUnavailableError"
+    | "InferenceError"
+    | "ClosedError";
+}
+export declare class InvalidImageError extends SightlineError {
+  readonly name: "InvalidImageError";
+}
+export declare class InvalidOptionsError extends SightlineError {
+  readonly name: "InvalidOptionsError";
+}
+export declare class ModelLoadError extends SightlineError {
+  readonly name: "ModelLoadError";
+}
+export declare class BackendUnavailableError extends SightlineError {
+  readonly name: "BackendUnavailableError";
+}
+export declare class InferenceError extends SightlineError {
+  readonly name: "InferenceError";
+}
+export declare class ClosedError extends SightlineError {
+  readonly name: "ClosedError";
+}

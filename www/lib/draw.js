@@ -1,0 +1,45 @@
+// Drawing helpers for results on a 2D canvas. No inference here.
+
+/** A colour per class that stays the same from frame to frame (golden-angle hues). */
+export function classColor(index) {
+  return `hsl(${(index * 137.508) % 360} 85% 50%)`;
+}
+
+/**
+ * Draws labelled boxes on a 2D canvas context. Line width and font scale with the canvas.
+ * Boxes are in source pixels; pass `style.sourceWidth` / `style.sourceHeight` when the canvas
+ * is not the source's size.
+ * @param {CanvasRenderingContext2D|OffscreenCanvasRenderingContext2D} ctx
+ * @param {{index: number, label: string, score: number, box: {x: number, y: number, width: number, height: number}}[]} detections
+ * @param {{lineWidth?: number, font?: string, color?: (index: number) => string, showScore?: boolean,
+ *          sourceWidth?: number, sourceHeight?: number}} [style]
+ */
+export function drawDetections(ctx, detections, style = {}) {
+  const { width, height } = ctx.canvas;
+  const sx = style.sourceWidth ? width / style.sourceWidth : 1;
+  const sy = style.sourceHeight ? height / style.sourceHeight : 1;
+  const unit = Math.max(1, Math.min(width, height) / 400);
+  const lineWidth = style.lineWidth ?? Math.max(2, Math.round(2 * unit));
+  const fontPx = Math.max(11, Math.round(12 * unit));
+  const color = style.color ?? classColor;
+  ctx.save();
+  ctx.lineWidth = lineWidth;
+  ctx.font = style.font ?? `600 ${fontPx}px system-ui, sans-serif`;
+  ctx.textBaseline = "top";
+  for (const d of detections) {
+    const x = d.box.x * sx;
+    const y = d.box.y * sy;
+    const c = color(d.index);
+    ctx.strokeStyle = c;
+    ctx.strokeRect(x, y, d.box.width * sx, d.box.height * sy);
+    const text = style.showScore === false ? d.label : `${d.label} ${(d.score * 100).toFixed(0)}%`;
+    const tw = ctx.measureText(text).width + 2 * lineWidth;
+    const th = fontPx + 2 * lineWidth;
+    const ty = y - th >= 0 ? y - th : y;
+    ctx.fillStyle = c;
+    ctx.fillRect(x - lineWidth / 2, ty, tw, th);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x + lineWidth / 2, ty + lineWidth);
+  }
+  ctx.restore();
+}

@@ -12,6 +12,11 @@ const MODELS = {
   effnet: { Task: ImageClassifier, method: "classify", size: 224, input: "cls_crop224_input.npy", options: { maxResults: 5 } },
   nanodet: { Task: ObjectDetector, method: "detect", size: 416, input: "det_input.npy", options: {} },
 };
+// onnxruntime-web runs in this page, so sightline does too (worker: false): like for like. The
+// worker's own cost is measured by scripts/bench/runtime.mjs.
+const PLACE = {
+  worker: new URLSearchParams(location.search).get("worker") === "1",
+};
 
 async function fixturePixels(name) {
   const img = new Image();
@@ -46,7 +51,7 @@ async function compare({ model, backend, ep, frames, peer, image }) {
   const out = { model, backend, ep, frames };
 
   let t = now();
-  const task = await m.Task.create({ backend, ...m.options });
+  const task = await m.Task.create({ backend, ...PLACE, ...m.options });
   out.sightline = { createMs: now() - t, loadTimings: task.loadTimings, backend: task.backend };
   t = now();
   await task[m.method](pixels);
@@ -99,7 +104,7 @@ async function memory({ model, backend, frames, image }) {
   canvas.width = pixels.width;
   canvas.height = pixels.height;
   const ctx = canvas.getContext("2d");
-  const task = await m.Task.create({ backend, ...m.options });
+  const task = await m.Task.create({ backend, ...PLACE, ...m.options });
   const samples = [];
   const sample = async (i) => samples.push({ frame: i, jsHeap: await heap(), wasm: memoryUsage().wasmBytes });
   // Ten frames first so lazily grown pools are in place, then measure.
@@ -123,7 +128,7 @@ async function memory({ model, backend, frames, image }) {
 async function prepare({ model, backend }) {
   const m = MODELS[model];
   const pixels = await fixturePixels(IMAGE_FOR_PROFILE);
-  const task = await m.Task.create({ backend, ...m.options });
+  const task = await m.Task.create({ backend, ...PLACE, ...m.options });
   for (let i = 0; i < 3; i++) await task[m.method](pixels);
   window.profileRun = async (frames) => {
     const t = now();

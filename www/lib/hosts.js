@@ -112,9 +112,20 @@ export class WorkerHost {
   }
 }
 
-/** Lets the page render and handle input before the next piece of work. */
+/**
+ * Lets the page render and handle input before the next piece of work: `scheduler.yield()`, or a
+ * message to itself (a `setTimeout(0)` chain is clamped to 4 ms per step).
+ */
 function yieldToPage() {
-  return globalThis.scheduler?.yield?.() ?? new Promise((resolve) => setTimeout(resolve, 0));
+  if (globalThis.scheduler?.yield) return globalThis.scheduler.yield();
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
 }
 
 /** The engine in the page itself (`worker: false`): one wasm instance per page, loaded on first use. */

@@ -7,6 +7,23 @@ pub const MAX_SIDE: u32 = 16_384;
 /// The largest accepted pixel count (64 Mpx, 256 MiB of RGBA).
 pub const MAX_PIXELS: u64 = 1 << 26;
 
+/// Checks an image size against the limits every entry point shares (the JS layer applies the
+/// same ones before it allocates anything): both sides at least 1, at most [`MAX_SIDE`], and at
+/// most [`MAX_PIXELS`] in all.
+pub fn check_size(width: u32, height: u32) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::invalid_image(format!(
+            "image is empty ({width}x{height}); both sides must be at least 1 pixel"
+        )));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::invalid_image(format!(
+            "image is {width}x{height}; the largest accepted is {MAX_SIDE} pixels a side and {MAX_PIXELS} pixels in all"
+        )));
+    }
+    Ok(())
+}
+
 /// How the bytes of an [`Image`] are laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PixelFormat {
@@ -51,16 +68,7 @@ impl<'a> Image<'a> {
 
     /// Wraps pixels of the given format.
     pub fn new(data: &'a [u8], width: u32, height: u32, format: PixelFormat) -> Result<Self> {
-        if width == 0 || height == 0 {
-            return Err(Error::invalid_image(format!(
-                "image is empty ({width}x{height}); both sides must be at least 1 pixel"
-            )));
-        }
-        if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-            return Err(Error::invalid_image(format!(
-                "image is {width}x{height}; the largest accepted is {MAX_SIDE} pixels a side and {MAX_PIXELS} pixels in all"
-            )));
-        }
+        check_size(width, height)?;
         let expected = width as usize * height as usize * format.channels();
         if data.len() != expected {
             return Err(Error::invalid_image(format!(

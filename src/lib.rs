@@ -29,6 +29,8 @@
 //! the CLI (`src/bin`) and the wasm binding (`src/wasm`, browser only).
 
 mod backend;
+#[cfg(not(target_family = "wasm"))]
+pub mod decode;
 mod error;
 mod image;
 pub mod model;
@@ -43,7 +45,7 @@ mod wasm;
 pub use backend::wgpu_device;
 pub use backend::{BackendKind, cpu_device};
 pub use error::{Error, ErrorKind, Result};
-pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat};
+pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat, check_size};
 pub use task::{
     BoundingBox, Category, Classification, ClassifierOptions, ClassifierPatch, Detection, Detections, DetectorOptions,
     DetectorPatch, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,

@@ -250,10 +250,100 @@ fn cli_json_passes_compare_py() {
             compare_py(&project, &fixture(&format!("{name}/cls_{mode}.json")), file.ends_with(".jpg"));
         }
     }
-    // No image → exit status 2 with a message, not a panic.
+    // No image → a runtime error (status 1) with a message, not a panic.
     let (status, _, stderr) = cli(&["classify", "/nonexistent.png"]);
-    assert_eq!(status, Some(2));
-    assert!(stderr.contains("cannot"), "{stderr}");
+    assert_eq!(status, Some(1));
+    assert!(stderr.contains("cannot read /nonexistent.png"), "{stderr}");
+}
+
+/// The start of a PNG whose header declares `width`×`height` (a valid IHDR chunk, no pixels).
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    // A chunk: length, type, data, CRC-32 (IEEE) of type and data, which PNG decoders check.
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let body = [kind, data].concat();
+        let crc = !body.iter().fold(!0u32, |c, &b| {
+            (0..8).fold(c ^ u32::from(b), |c, _| if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 })
+        });
+        [&(data.len() as u32).to_be_bytes()[..], &body, &crc.to_be_bytes()].concat()
+    };
+    let ihdr = [&width.to_be_bytes()[..], &height.to_be_bytes(), &[8, 2, 0, 0, 0]].concat(); // 8-bit RGB
+    [&b"\x89PNG\r\n\x1a\n"[..], &chunk(b"IHDR", &ihdr), &chunk(b"IDAT", &[]), &chunk(b"IEND", &[])].concat()
+}
+
+/// Issue 10: a decompression bomb is refused from its header, fast and in little memory. The
+/// CLI runs under a Python wrapper that reports the child's peak memory (ru_maxrss, KiB).
+#[test]
+fn cli_refuses_a_decompression_bomb_before_decoding() {
+    let bomb = scratch_dir("bomb").join("bomb.png");
+    std::fs::write(&bomb, png_header(30_000, 30_000)).expect("write");
+    let measure = r#"
+import resource, subprocess, sys, time
+t = time.monotonic()
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print(p.returncode, round(time.monotonic() - t, 3), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(p.stderr)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", measure, env!("CARGO_BIN_EXE_sightline"), "classify"])
+        .arg(&bomb)
+        .output()
+        .expect("run python3");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut fields = text.split_whitespace();
+    let status: i32 = fields.next().and_then(|v| v.parse().ok()).expect("status");
+    let seconds: f64 = fields.next().and_then(|v| v.parse().ok()).expect("seconds");
+    let peak_kib: u64 = fields.next().and_then(|v| v.parse().ok()).expect("peak memory");
+    println!("bomb: status {status}, {seconds} s, peak {} MB", peak_kib / 1024);
+    assert_eq!(status, 1, "{text}");
+    assert!(text.contains("30000x30000") && text.contains("largest accepted"), "{text}");
+    assert!(seconds < 1.0, "took {seconds} s");
+    assert!(peak_kib < 100 * 1024, "peak memory {peak_kib} KiB");
+}
+
+/// Issue 10: truncated, corrupt and unsupported images, a closed stdout and an absurd --repeat
+/// each end with a message and a documented status, never a panic.
+#[test]
+fn cli_bad_files_closed_pipe_and_absurd_repeat() {
+    let dir = scratch_dir("badfiles");
+    let png = std::fs::read(fixture("images/coffee.png")).expect("coffee.png");
+    let jpg = std::fs::read(fixture("images/dog.jpg")).expect("dog.jpg");
+    let mut corrupt = jpg.clone();
+    corrupt[jpg.len() / 3..jpg.len() / 3 + 64].fill(0xff);
+    for (name, bytes) in [
+        ("truncated.png", png[..png.len() / 2].to_vec()),
+        ("truncated.jpg", jpg[..600].to_vec()),
+        ("corrupt.jpg", corrupt),
+        ("image.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec()),
+        ("empty.png", Vec::new()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let (status, _, stderr) = cli(&["classify", path.to_str().expect("utf8")]);
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        // A corrupt JPEG may still decode (JPEG decoders conceal errors): then it classifies.
+        if name == "corrupt.jpg" && status == Some(0) {
+            continue;
+        }
+        assert_eq!(status, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(&format!("sightline: error: cannot use {}", path.display())), "{name}: {stderr}");
+    }
+    // stdout closed after one byte (`| head -c1`): a quiet exit, status 0, no panic.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["classify", "--json", "--repeat", "3"])
+        .arg(fixture("images/coffee.png"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // An absurd --repeat is a usage error (status 2), not an allocation failure.
+    let (status, _, stderr) = cli(&["classify", "--repeat", "18446744073709551615", "x.png"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("--repeat"), "{stderr}");
 }
 
 /// Issue 8: an invalid option is reported as an option error, before the weights are read (it

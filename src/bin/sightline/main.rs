@@ -3,16 +3,53 @@
 
 mod draw;
 
+use std::fmt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sightline::decode::{DecodedImage, decode_rgb};
 use sightline::preprocess::Resize;
 use sightline::{
     BackendKind, ClassifierOptions, DetectorOptions, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
 };
+
+/// Exit statuses: 0 success (also when the reader of stdout closed it early, e.g. `| head`),
+/// 1 a runtime failure (an unreadable image or weights file, an inference error), 2 a usage error
+/// (an unknown flag or an option out of range).
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+/// The most `--repeat` runs (a timing aid, not a batch mode).
+const MAX_REPEAT: usize = 100_000;
+
+/// Marks an error as the user's invocation being wrong (exit status 2).
+#[derive(Debug)]
+struct Usage(String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// An option error as a usage error.
+fn usage(e: impl fmt::Display) -> anyhow::Error {
+    Usage(format!("invalid options: {e}")).into()
+}
+
+/// Prints a line on stdout; a closed stdout surfaces as an `io::ErrorKind::BrokenPipe` error
+/// (which `main` turns into a quiet exit) instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(io::stdout().lock(), $($arg)*).context("cannot write to stdout")?
+    };
+}
 
 /// In-browser-grade vision models, natively: EfficientNet-Lite0 and NanoDet-g-416 in burn.
 #[derive(Parser)]
@@ -66,8 +103,8 @@ struct Common {
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Run N more times after the first and print warm latency (median and 95th percentile).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    repeat: usize,
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_REPEAT as i64))]
+    repeat: u32,
     /// The image file.
     image: PathBuf,
 }
@@ -115,7 +152,7 @@ impl Common {
         if self.repeat == 0 {
             return Ok(());
         }
-        let mut ms = Vec::with_capacity(self.repeat);
+        let mut ms = Vec::with_capacity(self.repeat as usize);
         for _ in 0..self.repeat {
             let start = Instant::now();
             run()?;
@@ -127,74 +164,73 @@ impl Common {
         Ok(())
     }
 
-    fn decode(&self) -> Result<image::RgbImage> {
+    /// Reads and decodes the image, refusing what is over the size limits before decoding it.
+    fn decode(&self) -> Result<DecodedImage> {
         let path = &self.image;
-        Ok(image::ImageReader::open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?
-            .with_guessed_format()
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .decode()
-            .with_context(|| format!("cannot decode {}", path.display()))?
-            .into_rgb8())
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        decode_rgb(&bytes).with_context(|| format!("cannot use {}", path.display()))
     }
 }
 
-/// Decodes the image and runs `task` on it once, then `--repeat` more times for the timing.
-/// Returns the decoded image, the first result and how long the first run took.
+/// Runs `task` on `image` once, then `--repeat` more times for the timing. Returns the first
+/// result and how long it took.
 fn run_task<T>(
     common: &Common,
+    image: &DecodedImage,
     task: impl Fn(&Image<'_>) -> sightline::Result<T>,
-) -> Result<(image::RgbImage, T, Duration)> {
-    let img = common.decode()?;
-    let (w, h) = img.dimensions();
-    let image = Image::from_rgb(img.as_raw(), w, h)?;
+) -> Result<(T, Duration)> {
+    let view = image.view();
     let start = Instant::now();
-    let result = task(&image)?;
+    let result = task(&view)?;
     let elapsed = start.elapsed();
-    common.time_repeats(|| Ok(task(&image)?))?;
-    Ok((img, result, elapsed))
+    common.time_repeats(|| Ok(task(&view)?))?;
+    Ok((result, elapsed))
 }
 
 /// The first line of the human-readable output.
-fn header(common: &Common, img: &image::RgbImage, kind: BackendKind, elapsed: Duration) -> String {
-    let (w, h) = img.dimensions();
+fn header(common: &Common, image: &DecodedImage, kind: BackendKind, elapsed: Duration) -> String {
     format!(
-        "{} ({w}x{h}), {} in {:.0} ms (first run, includes warm-up)",
+        "{} ({}x{}), {} in {:.0} ms (first run, includes warm-up)",
         common.image.display(),
+        image.width,
+        image.height,
         kind.name(),
         elapsed.as_secs_f64() * 1e3
     )
 }
 
 fn classify(options: ClassifierOptions, common: &Common) -> Result<()> {
-    options.validate().context("invalid options")?;
+    options.validate().map_err(usage)?;
+    // The image first: a bad or oversized file costs no model load.
+    let image = common.decode()?;
     let (device, kind) = common.device()?;
     let classifier =
         common.load("efficientnet-lite0.safetensors", |w| ImageClassifier::from_bytes(w, &device, options))?;
-    let (img, result, elapsed) = run_task(common, |image| classifier.classify(image))?;
+    let (result, elapsed) = run_task(common, &image, |view| classifier.classify(view))?;
     if common.json {
-        println!("{}", result.to_json());
+        out!("{}", result.to_json());
         return Ok(());
     }
-    println!("{}:", header(common, &img, kind, elapsed));
+    out!("{}:", header(common, &image, kind, elapsed));
     for c in &result.classes {
-        println!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
+        out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
     }
     Ok(())
 }
 
 fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
-    options.validate(sightline::Labels::coco().len()).context("invalid options")?;
+    options.validate(sightline::Labels::coco().len()).map_err(usage)?;
+    let image = common.decode()?;
     let (device, kind) = common.device()?;
     let detector = common.load("nanodet-g-416.safetensors", |w| ObjectDetector::from_bytes(w, &device, options))?;
-    let (mut img, result, elapsed) = run_task(common, |image| detector.detect(image))?;
+    let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
     if common.json {
-        println!("{}", result.to_json());
+        out!("{}", result.to_json());
     } else {
-        println!("{}: {} objects", header(common, &img, kind, elapsed), result.detections.len());
+        out!("{}: {} objects", header(common, &image, kind, elapsed), result.detections.len());
         for d in &result.detections {
             let b = &d.bbox;
-            println!(
+            out!(
                 "  {:>5.1}%  {:<14} x {:>6.1}  y {:>6.1}  w {:>6.1}  h {:>6.1}",
                 d.score * 100.0,
                 d.label,
@@ -205,11 +241,13 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
             );
         }
     }
-    if let Some(out) = draw_to {
+    if let Some(path) = draw_to {
+        let mut img = image::RgbImage::from_raw(image.width, image.height, image.data)
+            .context("the decoded image has an inconsistent size")?;
         draw::draw(&mut img, &result.detections);
-        img.save(out).with_context(|| format!("cannot write {}", out.display()))?;
+        img.save(path).with_context(|| format!("cannot write {}", path.display()))?;
         if !common.json {
-            println!("wrote {}", out.display());
+            out!("wrote {}", path.display());
         }
     }
     Ok(())
@@ -235,11 +273,11 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sightline: error: {e:#}");
-            ExitCode::from(2)
-        }
+    // clap prints its own usage errors and exits with status 2.
+    let Err(e) = run(Cli::parse()) else { return ExitCode::SUCCESS };
+    if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+        return ExitCode::SUCCESS;
     }
+    eprintln!("sightline: error: {e:#}");
+    ExitCode::from(if e.downcast_ref::<Usage>().is_some() { EXIT_USAGE } else { EXIT_RUNTIME })
 }

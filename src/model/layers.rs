@@ -77,6 +77,11 @@ impl ConvAct {
         spec: ConvSpec,
         device: &Device,
     ) -> Result<Self> {
+        // Reduced-precision files carry the BatchNorm folded already (so that the folded weights
+        // are what was quantized): then the convolution has a bias and no BatchNorm tensors.
+        if w.batchnorm_folded() == Some(true) {
+            return Self::load(w, conv, spec, device);
+        }
         let mut weight = w.values(&format!("{conv}.weight"), &spec.weight_shape())?;
         let c = [spec.cout];
         let gamma = w.values(&format!("{bn}.weight"), &c)?;

@@ -9,4 +9,4 @@ mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig};
 pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
-pub use weights::Weights;
+pub use weights::{DEFAULT_PRECISION, Precision, Weights};

@@ -20,6 +20,8 @@ const LEAKY: Activation = Activation::LeakyRelu(0.1);
 /// Architecture of a NanoDet-g network.
 #[derive(Debug, Clone)]
 pub struct NanoDetConfig {
+    /// The model's name in weights files (`model` in their header).
+    pub name: &'static str,
     /// Side of the square input the weights were trained at, in pixels.
     pub input: usize,
     /// Strides of the pyramid levels the head predicts on, in input pixels (finest first).
@@ -40,6 +42,7 @@ impl NanoDetConfig {
     /// NanoDet-g at 416×416, COCO-80 (3.79 M parameters, 2.09 G MACs).
     pub fn g_416() -> Self {
         Self {
+            name: "nanodet-g-416",
             input: 416,
             strides: vec![8, 16, 32],
             stem: 32,

@@ -7,7 +7,7 @@ use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Weights};
+use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Precision, Weights};
 use crate::postprocess::{softmax, top_k};
 use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, preprocess};
 
@@ -89,6 +89,7 @@ pub struct Classification {
 pub struct ImageClassifier {
     model: EfficientNetLite,
     config: EfficientNetLiteConfig,
+    precision: Precision,
     labels: Labels,
     device: Device,
     options: ClassifierOptions,
@@ -100,10 +101,11 @@ impl ImageClassifier {
     pub fn from_bytes(weights: &[u8], device: &Device, options: ClassifierOptions) -> Result<Self> {
         options.validate()?;
         let config = EfficientNetLiteConfig::lite0();
-        let w = Weights::from_bytes(weights)?;
+        let w = Weights::from_bytes(weights, config.name)?;
         let model = config.load(&w, device)?;
+        let precision = w.precision();
         w.finish()?;
-        Ok(Self { model, config, labels: Labels::imagenet(), device: device.clone(), options })
+        Ok(Self { model, config, precision, labels: Labels::imagenet(), device: device.clone(), options })
     }
 
     /// The current options.
@@ -131,6 +133,11 @@ impl ImageClassifier {
     /// The class names, by index.
     pub fn labels(&self) -> &Labels {
         &self.labels
+    }
+
+    /// The precision the weights were stored in (the network computes in f32 either way).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The network input for `image` under the current options.

@@ -7,7 +7,7 @@ use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::model::{NanoDet, NanoDetConfig, Weights};
+use crate::model::{NanoDet, NanoDetConfig, Precision, Weights};
 use crate::postprocess::{Candidate, HeadLayout, Level, decode_level, keep_best, nms_per_class};
 use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, Transform, preprocess};
 
@@ -176,6 +176,7 @@ impl Decoder {
 pub struct ObjectDetector {
     model: NanoDet,
     config: NanoDetConfig,
+    precision: Precision,
     decoder: Decoder,
     labels: Labels,
     device: Device,
@@ -189,11 +190,12 @@ impl ObjectDetector {
         let labels = Labels::coco();
         options.validate(labels.len())?;
         let config = NanoDetConfig::g_416();
-        let w = Weights::from_bytes(weights)?;
+        let w = Weights::from_bytes(weights, config.name)?;
         let model = config.load(&w, device)?;
+        let precision = w.precision();
         w.finish()?;
         let decoder = Decoder::new(&config);
-        Ok(Self { model, config, decoder, labels, device: device.clone(), options })
+        Ok(Self { model, config, precision, decoder, labels, device: device.clone(), options })
     }
 
     /// The current options.
@@ -221,6 +223,11 @@ impl ObjectDetector {
     /// The class names, by index.
     pub fn labels(&self) -> &Labels {
         &self.labels
+    }
+
+    /// The precision the weights were stored in (the network computes in f32 either way).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The network input for `image`: the whole image stretched to the square input, BGR,

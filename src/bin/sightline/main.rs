@@ -14,7 +14,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sightline::decode::{DecodedImage, decode_rgb};
 use sightline::preprocess::Resize;
 use sightline::{
-    BackendKind, ClassifierOptions, DetectorOptions, Image, ImageClassifier, ObjectDetector, cpu_device, wgpu_device,
+    BackendKind, ClassifierOptions, DEFAULT_PRECISION, DetectorOptions, Image, ImageClassifier, ObjectDetector,
+    Precision, cpu_device, wgpu_device,
 };
 
 /// Exit statuses: 0 success (also when the reader of stdout closed it early, e.g. `| head`),
@@ -99,14 +100,47 @@ struct Common {
     /// Print exactly one JSON object (the schema of the reference compare.py).
     #[arg(long)]
     json: bool,
-    /// Weights file (safetensors) [default: the model's file under models/].
-    #[arg(long)]
+    /// Weights file (safetensors) [default: the model's file under models/ in --precision].
+    #[arg(long, conflicts_with = "precision")]
     weights: Option<PathBuf>,
+    /// Which stored variant of the weights to load (the network computes in f32 either way).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::from(DEFAULT_PRECISION))]
+    precision: PrecisionArg,
     /// Run N more times after the first and print warm latency (median and 95th percentile).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_REPEAT as i64))]
     repeat: u32,
     /// The image file.
     image: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    /// 8-bit weights, a scale per output channel (smallest; see README "Precision").
+    Int8,
+    /// 16-bit float weights (agrees with f32 on every reference input).
+    F16,
+    /// 32-bit float weights, the source's values.
+    F32,
+}
+
+impl PrecisionArg {
+    fn precision(self) -> Precision {
+        match self {
+            PrecisionArg::Int8 => Precision::Int8,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::F32 => Precision::F32,
+        }
+    }
+}
+
+impl From<Precision> for PrecisionArg {
+    fn from(p: Precision) -> Self {
+        match p {
+            Precision::Int8 => PrecisionArg::Int8,
+            Precision::F16 => PrecisionArg::F16,
+            Precision::F32 => PrecisionArg::F32,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,13 +168,16 @@ impl Common {
     }
 
     /// The weights file: `--weights`, or the model's file under the checkout's `models/`.
-    fn weights_path(&self, default: &str) -> PathBuf {
-        self.weights.clone().unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(default))
+    fn weights_path(&self, model: &str) -> PathBuf {
+        self.weights.clone().unwrap_or_else(|| {
+            let file = format!("{model}.{}.safetensors", self.precision.precision().name());
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(file)
+        })
     }
 
-    /// Reads the weights and builds the model with `load`, naming the file in any error.
-    fn load<T>(&self, default: &str, load: impl FnOnce(&[u8]) -> sightline::Result<T>) -> Result<T> {
-        let path = self.weights_path(default);
+    /// Reads the weights of `model` and builds it with `load`, naming the file in any error.
+    fn load<T>(&self, model: &str, load: impl FnOnce(&[u8]) -> sightline::Result<T>) -> Result<T> {
+        let path = self.weights_path(model);
         let bytes = std::fs::read(&path).with_context(|| {
             format!("cannot read weights {} (run `python3 scripts/fetch_weights.py`)", path.display())
         })?;
@@ -204,8 +241,7 @@ fn classify(options: ClassifierOptions, common: &Common) -> Result<()> {
     // The image first: a bad or oversized file costs no model load.
     let image = common.decode()?;
     let (device, kind) = common.device()?;
-    let classifier =
-        common.load("efficientnet-lite0.safetensors", |w| ImageClassifier::from_bytes(w, &device, options))?;
+    let classifier = common.load("efficientnet-lite0", |w| ImageClassifier::from_bytes(w, &device, options))?;
     let (result, elapsed) = run_task(common, &image, |view| classifier.classify(view))?;
     if common.json {
         out!("{}", result.to_json());
@@ -222,7 +258,7 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
     options.validate(sightline::Labels::coco().len()).map_err(usage)?;
     let image = common.decode()?;
     let (device, kind) = common.device()?;
-    let detector = common.load("nanodet-g-416.safetensors", |w| ObjectDetector::from_bytes(w, &device, options))?;
+    let detector = common.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
     let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
     if common.json {
         out!("{}", result.to_json());

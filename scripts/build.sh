@@ -11,3 +11,5 @@ step "generating JS bindings into pkg/"
 wasm-bindgen --target web --out-dir pkg --out-name sightline \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/sightline.wasm"
 ls -l pkg/sightline_bg.wasm
+step "recording the SHA-256 of the package's files (pkg/integrity.js)"
+node scripts/integrity.mjs

@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::backend::{BackendKind, cpu_device};
 use crate::error::{Error, ErrorKind};
 use crate::image::Image;
+use crate::model::{DEFAULT_PRECISION, Precision};
 use crate::task::{
     ClassifierOptions, ClassifierPatch, DetectorOptions, DetectorPatch, ImageClassifier, Labels, ObjectDetector,
 };
@@ -100,10 +101,12 @@ fn patch<T: DeserializeOwned + Default>(value: JsValue, what: &str) -> Result<T,
         .map_err(|e| error(ErrorKind::InvalidOptions, format!("invalid {what} options: {e}")))
 }
 
-/// A task result as a plain JS object.
-fn to_js(result: &impl Serialize) -> Result<JsValue, JsValue> {
-    result
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+/// A task result as one JSON string, which `engine.js` parses: one crossing of the boundary
+/// however many results there are (building the JS object field by field through
+/// serde-wasm-bindgen took seconds for a thousand detections).
+fn to_json(result: &impl Serialize) -> Result<JsValue, JsValue> {
+    serde_json::to_string(result)
+        .map(|json| JsValue::from_str(&json))
         .map_err(|e| error(ErrorKind::Inference, e.to_string()))
 }
 
@@ -113,6 +116,37 @@ fn classifier_options(value: JsValue, base: &ClassifierOptions) -> Result<Classi
 
 fn detector_options(value: JsValue, base: &DetectorOptions) -> Result<DetectorOptions, JsValue> {
     Ok(patch::<DetectorPatch>(value, "detector")?.apply(base, &Labels::coco())?)
+}
+
+/// Fails unless the loaded file is the variant the caller asked for (if they asked).
+fn check_precision(loaded: Precision, asked: Option<&str>) -> Result<(), JsValue> {
+    let Some(asked) = asked else { return Ok(()) };
+    let asked = Precision::from_name(asked)?;
+    if asked != loaded {
+        return Err(error(
+            ErrorKind::ModelLoad,
+            format!("the weights are {}, but precision \"{}\" was asked for", loaded.name(), asked.name()),
+        ));
+    }
+    Ok(())
+}
+
+/// The weights variant users get unless they ask for another (`"f16"`, `"int8"` or `"f32"`).
+#[wasm_bindgen(js_name = defaultPrecision)]
+pub fn default_precision() -> String {
+    DEFAULT_PRECISION.name().to_owned()
+}
+
+/// Checks a `precision` option.
+#[wasm_bindgen(js_name = checkPrecision)]
+pub fn check_precision_name(precision: &str) -> Result<(), JsValue> {
+    Precision::from_name(precision).map(drop).map_err(Into::into)
+}
+
+/// Whether this build has the test-only fault-injection hooks (the `test-hooks` feature).
+#[wasm_bindgen(js_name = hasTestHooks)]
+pub fn has_test_hooks() -> bool {
+    cfg!(feature = "test-hooks")
 }
 
 /// One exported class per task: a task of type `$task` behind a JS class `$class` whose
@@ -136,12 +170,25 @@ macro_rules! task_class {
                 $options(options, &$defaults).map(drop)
             }
 
-            /// Loads the weights (safetensors bytes) onto `backend` (`"webgpu"` or `"cpu"`).
-            pub async fn create(weights: Vec<u8>, backend: String, options: JsValue) -> Result<$class, JsValue> {
+            /// Loads the weights (safetensors bytes) onto `backend` (`"webgpu"` or `"cpu"`); when
+            /// `precision` is given, the file's header must declare that variant.
+            pub async fn create(
+                weights: Vec<u8>,
+                backend: String,
+                options: JsValue,
+                precision: Option<String>,
+            ) -> Result<$class, JsValue> {
                 let options = $options(options, &$defaults)?;
                 let (device, kind) = device(&backend)?;
                 let inner = <$task>::from_bytes(&weights, &device, options)?;
+                check_precision(inner.precision(), precision.as_deref())?;
                 Ok($class { inner: RefCell::new(inner), backend: kind, hooks: TestHooks::default() })
+            }
+
+            /// `"int8"`, `"f16"` or `"f32"`: how the loaded weights were stored.
+            #[wasm_bindgen(getter)]
+            pub fn precision(&self) -> String {
+                self.inner.borrow().precision().name().to_owned()
             }
 
             /// `"webgpu"` or `"cpu"`.
@@ -150,7 +197,7 @@ macro_rules! task_class {
                 self.backend.name().to_owned()
             }
 
-            /// Runs the task on RGBA pixels; resolves to the task's result object.
+            /// Runs the task on RGBA pixels; resolves to the task's result as a JSON string.
             pub fn $js(&self, rgba: Vec<u8>, width: u32, height: u32) -> js_sys::Promise {
                 let task = self.inner.borrow().clone();
                 let panic = self.hooks.take();
@@ -158,7 +205,7 @@ macro_rules! task_class {
                     let image = Image::from_rgba(&rgba, width, height)?;
                     let result = task.$run(&image).await?;
                     TestHooks::fire(panic);
-                    to_js(&result)
+                    to_json(&result)
                 })
             }
 

@@ -304,7 +304,7 @@ test("issue 8: options are checked before the weights are fetched; a second wasm
   h.context.on("request", (r) => requests.push(r.url()));
   const out = await h.page.evaluate(async () => {
     const { ImageClassifier, ObjectDetector } = window.sightline;
-    const probe = "/models/efficientnet-lite0.safetensors?probe";
+    const probe = "/models/efficientnet-lite0.f16.safetensors?probe";
     const typo = await window.outcome(() => ImageClassifier.create({ backend: "cpu", model: probe, topk: 5 }));
     const badDet = await window.outcome(() => ObjectDetector.create({ backend: "cpu", model: probe, threshold: 0.5 }));
     // In the page there is one wasm instance: another module is refused, not silently ignored.

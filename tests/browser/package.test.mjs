@@ -22,7 +22,7 @@ test("the packed npm package works in a separate app, in its worker, weights fro
   const [{ filename, files }] = JSON.parse(packed);
   const names = files.map((f) => f.path);
   for (const must of ["www/lib/sightline.js", "www/lib/sightline.worker.js", "www/lib/engine.js", "www/lib/sightline.d.ts",
-    "pkg/sightline_bg.wasm", "pkg/sightline.js", "models/efficientnet-lite0.safetensors", "models/efficientnet-lite0.LICENSE",
+    "pkg/sightline_bg.wasm", "pkg/sightline.js", "models/efficientnet-lite0.f16.safetensors", "models/efficientnet-lite0.LICENSE",
     "LICENSE"]) {
     assert.ok(names.includes(must), `package lacks ${must}`);
   }
@@ -51,9 +51,9 @@ test("the packed npm package works in a separate app, in its worker, weights fro
   const result = await h.page.evaluate(() => window.result);
   assert.equal(result.classes[0].label, "espresso");
   assert.equal(h.page.workers().length, 1, "the model runs in the package's module worker");
-  assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/models/efficientnet-lite0.safetensors`), requests.join("\n"));
+  assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/models/efficientnet-lite0.f16.safetensors`), requests.join("\n"));
   assert.ok(requests.every((u) => u.startsWith(base)), `only the app's own origin is contacted:\n${requests.join("\n")}`);
-  assert.ok(readdirSync(join(app, "node_modules/sightline/models")).includes("efficientnet-lite0.safetensors"));
+  assert.ok(readdirSync(join(app, "node_modules/sightline/models")).includes("efficientnet-lite0.f16.safetensors"));
   h.assertClean();
   await h.close();
 });

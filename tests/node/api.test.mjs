@@ -26,7 +26,7 @@ test("import: create() without bytes says what is wrong; with bytes it classifie
   });
   const c = await ImageClassifier.create({
     wasm: readFileSync(join(ROOT, "pkg/sightline_bg.wasm")),
-    model: readFileSync(join(ROOT, "models/efficientnet-lite0.safetensors")),
+    model: readFileSync(join(ROOT, "models/efficientnet-lite0.f16.safetensors")),
   });
   assert.equal(c.backend, "cpu");
   assert.match(c.fallbackReason, /navigator\.gpu is missing/);

@@ -57,6 +57,15 @@ function countOpen(delta) {
   document.body.dataset.openTasks = String(openTasks);
 }
 
+/** A load step for the status line, e.g. "Loading the detector: weights 45 % of 7.6 MB". */
+function progressText(kind, { stage, loaded, total, fromCache }) {
+  const what = { wasm: "runtime", weights: "weights", compile: "building the network", warmup: "warming up" }[stage];
+  if (stage === "compile" || stage === "warmup") return `Loading the ${kind}: ${what}…`;
+  if (fromCache) return `Loading the ${kind}: ${what} from this browser's cache`;
+  const share = total > 0 ? ` ${Math.floor((100 * loaded) / total)} % of ${(total / 1e6).toFixed(1)} MB` : "";
+  return `Loading the ${kind}: ${what}${share}`;
+}
+
 /**
  * (Re)loads what the current mode needs on the current backend. A load superseded by a newer one
  * (the backend or mode changed meanwhile) closes what it created and gives way.
@@ -79,7 +88,8 @@ async function load() {
         countOpen(-1);
       }
       if (want[kind] && !tasks[kind]) {
-        const task = await Task.create({ backend, ...options });
+        const onProgress = (event) => mine === generation && setStatus(progressText(kind, event), "loading");
+        const task = await Task.create({ backend, ...options, onProgress });
         countOpen(1);
         if (mine !== generation) {
           await task.close();
@@ -92,7 +102,8 @@ async function load() {
     }
     const running = (mode === "detect" ? tasks.detector : tasks.classifier).backend;
     const reason = (tasks.classifier ?? tasks.detector).backendReason;
-    setStatus(`Ready: ${mode} on ${running} — ${reason}`, "ready");
+    const cached = Object.values(tasks).some((t) => t?.loadTimings.weightsFromCache) ? "; weights from this browser's cache" : "";
+    setStatus(`Ready: ${mode} on ${running} — ${reason}${cached}`, "ready");
     $("status").dataset.backend = running;
     if (stream) startWatching();
   } catch (e) {

@@ -2,30 +2,46 @@
 // (`sightline.worker.js`), or in the page with `worker: false`. Everything except the hop between
 // the page and the worker is here, so both modes run the same code. Glue only: resize,
 // normalisation, the networks and all post-processing run in Rust.
-import initWasm, { Classifier, Detector, initWebGpu } from "../../pkg/sightline.js";
+import initWasm, {
+  Classifier,
+  Detector,
+  checkPrecision,
+  defaultPrecision,
+  hasTestHooks,
+  initWebGpu,
+  onPanic,
+} from "../../pkg/sightline.js";
+import { FILES } from "../../pkg/integrity.js";
 import {
   BackendUnavailableError,
   ClosedError,
-  InvalidImageError,
+  InferenceError,
   InvalidOptionsError,
   ModelLoadError,
   toSightlineError,
 } from "./errors.js";
+import { download } from "./fetch.js";
+import { corsError } from "./frames.js";
 
 /** The package's own files (weights ship with the package, never from a CDN). */
-export const DEFAULT_WASM = new URL("../../pkg/sightline_bg.wasm", import.meta.url).href;
+const DEFAULT_WASM = new URL("../../pkg/sightline_bg.wasm", import.meta.url).href;
 
-/** What each task needs: its wasm class, default weights, method and warm-up input side. */
+/**
+ * What each task needs: its wasm class, the weights the package ships (by precision; each URL is
+ * written out so that bundlers copy the file), method and warm-up input side.
+ */
 const TASKS = {
   classifier: {
     Wasm: Classifier,
-    model: new URL("../../models/efficientnet-lite0.safetensors", import.meta.url).href,
+    model: "efficientnet-lite0",
+    shipped: { f16: new URL("../../models/efficientnet-lite0.f16.safetensors", import.meta.url).href },
     method: "classify",
     warmUpSide: 224,
   },
   detector: {
     Wasm: Detector,
-    model: new URL("../../models/nanodet-g-416.safetensors", import.meta.url).href,
+    model: "nanodet-g-416",
+    shipped: { f16: new URL("../../models/nanodet-g-416.f16.safetensors", import.meta.url).href },
     method: "detect",
     warmUpSide: 416,
   },
@@ -38,9 +54,9 @@ const ADAPTER_TIMEOUT_MS = 10_000;
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render|\bwarp\b/i;
 
 /** Options the engine handles itself; every other key goes to (and is validated by) Rust. */
-const LOADER_KEYS = ["backend", "model", "wasm"];
+const LOADER_KEYS = ["backend", "model", "wasm", "precision", "cache"];
 
-/** `{ adapter, problem }`: the page's WebGPU adapter, or why there is none. Never throws. */
+/** `{ adapter, problem }`: the WebGPU adapter, or why there is none. Never throws. */
 async function findAdapter() {
   const gpu = globalThis.navigator?.gpu;
   if (!gpu) return { problem: "WebGPU is not available here (navigator.gpu is missing)" };
@@ -74,6 +90,26 @@ function softwareAdapter(adapter) {
   return null;
 }
 
+/**
+ * Runs `init()` while recording the GPUDevice that wgpu requests from the browser, so that
+ * sightline can watch `device.lost` (wgpu does not surface it).
+ */
+async function captureDevice(init) {
+  const proto = globalThis.GPUAdapter?.prototype;
+  if (!proto) return { result: await init(), device: null };
+  const original = proto.requestDevice;
+  let device = null;
+  proto.requestDevice = async function (...args) {
+    device = await original.apply(this, args);
+    return device;
+  };
+  try {
+    return { result: await init(), device };
+  } finally {
+    proto.requestDevice = original;
+  }
+}
+
 function splitOptions(options) {
   if (options == null) return { rest: {} };
   if (typeof options !== "object" || Array.isArray(options)) throw new InvalidOptionsError("options must be an object");
@@ -83,22 +119,8 @@ function splitOptions(options) {
   return { ...loader, rest };
 }
 
-async function fetchModel(model) {
-  if (model instanceof Uint8Array) return model;
-  if (model instanceof ArrayBuffer) return new Uint8Array(model);
-  let response;
-  try {
-    response = await fetch(model);
-  } catch (e) {
-    throw new ModelLoadError(`could not fetch the weights from ${model}: ${e.message}`, { cause: e });
-  }
-  if (!response.ok) throw new ModelLoadError(`could not fetch the weights from ${model}: HTTP ${response.status}`);
-  try {
-    return new Uint8Array(await response.arrayBuffer());
-  } catch (e) {
-    throw new ModelLoadError(`could not read the weights from ${model}: ${e.message}`, { cause: e });
-  }
-}
+/** The file name at the end of `url`, the key of FILES. */
+const fileName = (url) => new URL(url).pathname.split("/").pop();
 
 /** Reads frames into RGBA pixels, reusing one canvas (cleared before every frame). */
 class FrameReader {
@@ -128,11 +150,7 @@ class FrameReader {
         // The canvas is tainted for good: drop it so that the next (clean) frame gets a new one.
         this.#canvas = null;
         this.#ctx = null;
-        throw new InvalidImageError(
-          "the image is cross-origin and its server does not allow reading its pixels (CORS): serve it with " +
-            "Access-Control-Allow-Origin and load it with crossOrigin = \"anonymous\"",
-          { cause: e },
-        );
+        throw corsError(e);
       }
       throw e;
     } finally {
@@ -141,48 +159,69 @@ class FrameReader {
   }
 }
 
-/** One wasm module instance and the tasks built on it. */
+/**
+ * One wasm module instance and the tasks built on it. `onFault(kind, message)` hears of faults
+ * that outlive a call: `"panic"` (the instance is dead: every later call into it is refused) and
+ * `"device-lost"` (the WebGPU device is gone; the CPU still works).
+ */
 export class Engine {
-  #wasmUrl;
+  #wasm;
   #ready = null;
   #gpu = null;
+  #device = null;
+  #deviceLost = null;
   #tasks = new Map();
   #nextId = 1;
   #reader = new FrameReader();
   #exports = null;
+  #panicked = null;
+  #onFault;
 
-  /** @param {string|Uint8Array|ArrayBuffer} wasm the wasm module this engine runs: a URL or its bytes */
-  constructor(wasm = DEFAULT_WASM) {
-    this.#wasmUrl = typeof wasm === "string" || wasm instanceof URL ? String(wasm) : wasm;
-  }
-
-  /** The wasm module's URL, or its bytes. */
-  get wasmSource() {
-    return this.#wasmUrl;
+  /**
+   * @param {string|Uint8Array|ArrayBuffer|undefined} wasm the wasm module: a URL or its bytes
+   * @param {(kind: "panic"|"device-lost", message: string) => void} [onFault]
+   */
+  constructor(wasm = DEFAULT_WASM, onFault = () => {}) {
+    this.#wasm = typeof wasm === "string" || wasm instanceof URL ? String(wasm) : wasm;
+    this.#onFault = onFault;
   }
 
   /** Bytes of the wasm module's linear memory (0 before it is loaded). */
   wasmBytes() {
-    return this.#exports?.memory?.buffer.byteLength ?? 0;
+    return this.#panicked ? 0 : (this.#exports?.memory?.buffer.byteLength ?? 0);
   }
 
-  #load() {
-    this.#ready ??= initWasm({ module_or_path: this.#wasmUrl }).then(
-      (exports) => {
-        this.#exports = exports;
-      },
-      (e) => {
-        this.#ready = null;
-        const from = typeof this.#wasmUrl === "string" ? ` from ${this.#wasmUrl}` : "";
-        throw new ModelLoadError(`could not load the sightline wasm module${from}: ${e.message}`, {
-          cause: e,
+  /** Loads and compiles the wasm module once; reports progress as stage "wasm". */
+  #load({ cache, signal, progress }) {
+    this.#ready ??= (async () => {
+      let source = this.#wasm;
+      if (typeof source === "string") {
+        const { bytes } = await download(source, {
+          what: "the sightline wasm module",
+          sha256: source === DEFAULT_WASM ? FILES["sightline_bg.wasm"]?.sha256 : null,
+          cache,
+          signal,
+          onBytes: (loaded, total, fromCache) => progress("wasm", loaded, total, fromCache),
         });
-      },
-    );
+        source = bytes;
+      }
+      try {
+        this.#exports = await initWasm({ module_or_path: source });
+      } catch (e) {
+        throw new ModelLoadError(`could not compile the sightline wasm module: ${e.message}`, { cause: e });
+      }
+      onPanic((message) => {
+        this.#panicked = message;
+        this.#onFault("panic", message);
+      });
+    })().catch((e) => {
+      this.#ready = null;
+      throw toSightlineError(e);
+    });
     return this.#ready;
   }
 
-  /** `{ adapter, problem }`, asked once per engine; the device is created on first use. */
+  /** `{ adapter, problem }`, asked once per engine. */
   #webGpu() {
     this.#gpu ??= findAdapter();
     return this.#gpu;
@@ -191,7 +230,9 @@ export class Engine {
   /** `{ backend, backendReason, fallbackReason }` for the requested backend. */
   async #chooseBackend(requested) {
     if (requested === "cpu") return { backend: "cpu", backendReason: 'backend "cpu" was requested', fallbackReason: null };
-    const { adapter, problem } = await this.#webGpu();
+    const { adapter, problem } = this.#deviceLost
+      ? { problem: `the WebGPU device was lost (${this.#deviceLost})` }
+      : await this.#webGpu();
     if (problem) {
       if (requested === "webgpu") throw new BackendUnavailableError(problem);
       return { backend: "cpu", backendReason: problem, fallbackReason: problem };
@@ -201,7 +242,8 @@ export class Engine {
       return { backend: "cpu", backendReason: `WebGPU adapter is ${software}; the CPU path is faster`, fallbackReason: null };
     }
     try {
-      await initWebGpu();
+      const { device } = await captureDevice(() => initWebGpu());
+      if (device && !this.#device) this.#watch(device);
     } catch (e) {
       const reason = `WebGPU device initialisation failed: ${e.message}`;
       if (requested === "webgpu") throw new BackendUnavailableError(reason, { cause: e });
@@ -211,32 +253,90 @@ export class Engine {
     return { backend: "webgpu", backendReason: `${why} (${describeAdapter(adapter)})`, fallbackReason: null };
   }
 
+  /** Watches the WebGPU device: once lost, it is never used again by this engine. */
+  #watch(device) {
+    this.#device = device;
+    device.lost.then((info) => {
+      this.#deviceLost = info.message || info.reason || "no reason given";
+      this.#onFault("device-lost", this.#deviceLost);
+    });
+  }
+
+  /** Fails at once when the wasm instance has panicked (calling into it again would be unsafe). */
+  #alive() {
+    if (this.#panicked) {
+      throw new InferenceError(
+        `sightline's wasm instance crashed (${this.#panicked}); create a new instance (worker mode recovers by itself)`,
+      );
+    }
+  }
+
   /**
    * Loads a task and warms it up. Options are checked before anything large is fetched.
-   * @returns {{ id: number, backend: string, backendReason: string, fallbackReason: string|null, timings: object }}
+   * `onProgress({ stage, loaded, total, fromCache })` hears of "wasm", "weights", "compile" and
+   * "warmup", in that order; `signal` cancels the downloads.
+   * @returns {{ id: number, backend: string, backendReason: string, fallbackReason: string|null,
+   *   precision: string, timings: object }}
    */
-  async create(kind, options) {
+  async create(kind, options, { onProgress = () => {}, signal } = {}) {
+    this.#alive();
     const task = TASKS[kind];
-    const { backend = "auto", model = task.model, rest } = splitOptions(options);
+    const { backend = "auto", model, precision, cache = true, rest } = splitOptions(options);
     if (!["auto", "webgpu", "cpu"].includes(backend)) {
       throw new InvalidOptionsError(`backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(backend)}`);
     }
     const isUrl = typeof model === "string" || model instanceof URL;
-    if (!isUrl && !(model instanceof Uint8Array) && !(model instanceof ArrayBuffer)) {
+    if (model !== undefined && !isUrl && !(model instanceof Uint8Array) && !(model instanceof ArrayBuffer)) {
       throw new InvalidOptionsError("model must be a URL, a string URL, an ArrayBuffer or a Uint8Array");
     }
+    if (typeof cache !== "boolean") throw new InvalidOptionsError(`cache must be true or false, got ${JSON.stringify(cache)}`);
+    const seen = new Set();
+    const progress = (stage, loaded, total, fromCache = false) => {
+      seen.add(stage);
+      onProgress({ stage, loaded, total, fromCache });
+    };
     const marks = [performance.now()];
-    await this.#load();
+    await this.#load({ cache, signal, progress });
+    if (!seen.has("wasm")) progress("wasm", 1, 1, true); // loaded earlier, for another task
     marks.push(performance.now());
     wrap(() => task.Wasm.checkOptions(rest));
+    if (precision !== undefined) {
+      if (typeof precision !== "string") throw new InvalidOptionsError("precision must be \"int8\", \"f16\" or \"f32\"");
+      wrap(() => checkPrecision(precision));
+    }
+    const variant = precision ?? defaultPrecision();
+    const url = model === undefined ? task.shipped[variant] : isUrl ? new URL(String(model)).href : null;
+    if (model === undefined && !url) {
+      throw new InvalidOptionsError(
+        `this package ships the ${Object.keys(task.shipped).join(", ")} weights of ${task.model}, not ${variant}: ` +
+          `make them with \`python3 scripts/fetch_weights.py\` and pass { model: url }`,
+      );
+    }
     const choice = await this.#chooseBackend(backend);
     marks.push(performance.now());
-    const weights = await fetchModel(isUrl ? String(model) : model);
+    let weights;
+    let weightsCached = false;
+    if (url) {
+      const shipped = model === undefined;
+      ({ bytes: weights, fromCache: weightsCached } = await download(url, {
+        what: "the weights",
+        sha256: shipped ? FILES[fileName(url)]?.sha256 : null,
+        cache: cache && shipped,
+        signal,
+        onBytes: (loaded, total, fromCache) => progress("weights", loaded, total, fromCache),
+      }));
+    } else {
+      weights = model instanceof Uint8Array ? model : new Uint8Array(model);
+      progress("weights", weights.byteLength, weights.byteLength, false);
+    }
     marks.push(performance.now());
-    const inner = await wrapAsync(() => task.Wasm.create(weights, choice.backend, rest));
+    progress("compile", 0, 1);
+    const inner = await wrapAsync(() => task.Wasm.create(weights, choice.backend, rest, precision));
+    progress("compile", 1, 1);
     marks.push(performance.now());
     const id = this.#nextId++;
     this.#tasks.set(id, { inner, kind });
+    progress("warmup", 0, 1);
     try {
       const side = task.warmUpSide;
       await this.run(id, { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side });
@@ -244,6 +344,7 @@ export class Engine {
       this.close(id);
       throw e;
     }
+    progress("warmup", 1, 1);
     marks.push(performance.now());
     const step = (i) => marks[i + 1] - marks[i];
     const timings = {
@@ -253,11 +354,13 @@ export class Engine {
       buildMs: step(3),
       warmUpMs: step(4),
       totalMs: marks[5] - marks[0],
+      weightsFromCache: weightsCached,
     };
-    return { id, ...choice, timings };
+    return { id, ...choice, precision: inner.precision, timings };
   }
 
   #task(id) {
+    this.#alive();
     const task = this.#tasks.get(id);
     if (!task) throw new ClosedError("this sightline object is closed");
     return task;
@@ -268,30 +371,34 @@ export class Engine {
     try {
       const { inner, kind } = this.#task(id);
       const { data, width, height } = this.#reader.read(frame);
-      return await wrapAsync(() => inner[TASKS[kind].method](data, width, height));
+      // Rust hands results over as one JSON string (one crossing, whatever their number).
+      return JSON.parse(await wrapAsync(() => inner[TASKS[kind].method](data, width, height)));
     } finally {
       frame.image?.close();
     }
   }
 
-  /** Changes some runtime options of task `id`; on error nothing changes. */
+  /**
+   * Changes some runtime options of task `id`; on error nothing changes. With the test hooks
+   * compiled in, `testLoseDevice: true` destroys the WebGPU device (to test device loss).
+   */
   setOptions(id, options) {
     const { inner } = this.#task(id);
     const { rest, ...loader } = splitOptions(options);
     const fixed = Object.keys(loader);
     if (fixed.length) throw new InvalidOptionsError(`${fixed.join(", ")} can only be set in create()`);
+    if ("testLoseDevice" in rest && hasTestHooks()) {
+      delete rest.testLoseDevice;
+      this.#device?.destroy();
+    }
     wrap(() => inner.setOptions(rest));
   }
 
-  /** Frees task `id` (idempotent). */
+  /** Frees task `id` (idempotent; after a crash there is nothing left to free). */
   close(id) {
-    this.#tasks.get(id)?.inner.free();
+    const task = this.#tasks.get(id);
     this.#tasks.delete(id);
-  }
-
-  /** How many tasks are open. */
-  get size() {
-    return this.#tasks.size;
+    if (task && !this.#panicked) task.inner.free();
   }
 }
 

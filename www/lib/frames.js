@@ -28,6 +28,15 @@ export function checkSize(width, height) {
   }
 }
 
+/** The error for pixels the page may not read (a cross-origin source without CORS). */
+export function corsError(cause) {
+  return new InvalidImageError(
+    "the image is cross-origin and its server does not allow reading its pixels (CORS): serve it with " +
+      "Access-Control-Allow-Origin and load it with crossOrigin = \"anonymous\"",
+    { cause },
+  );
+}
+
 /** Width and height of a drawable source (0x0 while an image or video is not ready). */
 function drawableSize(source) {
   if (is(source, "HTMLVideoElement")) return source.readyState < 2 ? [0, 0] : [source.videoWidth, source.videoHeight];

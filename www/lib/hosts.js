@@ -1,10 +1,45 @@
 // Where the engine runs: in a module worker (default) or in the page. Both hosts offer the same
-// calls — create, run, setOptions, close — so everything else is shared; this file is the hop.
-import { InvalidOptionsError, ModelLoadError, deserializeError, toSightlineError } from "./errors.js";
-import { transferables } from "./frames.js";
+// calls — create, run, setOptions, close, info — so everything else is shared; this file is the
+// hop, and what the hop needs to survive faults:
+// - worker mode: a Rust panic, a worker error, a lost WebGPU device or a call that never answers
+//   (the watchdog) restarts the worker and re-creates every task on it with its latest options;
+//   the calls in flight reject with an InferenceError, the next ones run on the new worker.
+// - page mode: the page's wasm instance cannot be restarted, so after a panic every task on it
+//   reports itself failed (InferenceError); a lost WebGPU device moves its tasks to the CPU.
+import { InferenceError, InvalidOptionsError, ModelLoadError, deserializeError, toSightlineError } from "./errors.js";
+import { corsError, release, transferables } from "./frames.js";
 
 /** Every live host, for `memoryUsage()`. */
 export const liveHosts = new Set();
+
+/** The default watchdog for one inference call (a frame takes ≤ 20 s even on software WebGPU). */
+export const DEFAULT_TIMEOUT_MS = 60_000;
+/** The watchdog for `create()` (downloads have their own stall timeout; this bounds the rest). */
+const CREATE_TIMEOUT_MS = 600_000;
+/** Re-creating after a fault is tried this many times in a row before the tasks are marked failed. */
+const MAX_RESTARTS = 3;
+
+/** Options that stay on the page side of the hop (functions and signals cannot cross). */
+function pageSide(options) {
+  const { onProgress, signal, ...rest } = options ?? {};
+  return { rest, onProgress, signal };
+}
+
+/** Options a restart re-creates with: test hooks are one-shot actions, not settings. */
+function lasting(options) {
+  const { testPanic, testLoseDevice, ...rest } = options ?? {};
+  return rest;
+}
+
+/** What a fault means for the calls in flight. */
+function faultError(kind, message) {
+  const what = {
+    panic: `sightline crashed (${message})`,
+    "device-lost": `the WebGPU device was lost (${message})`,
+    hang: message,
+  }[kind] ?? `the sightline worker failed (${message})`;
+  return new InferenceError(`${what}; the instance restarts and reloads its model`);
+}
 
 /**
  * One module worker per wasm module URL, shared by every task created with it (one wasm
@@ -12,11 +47,15 @@ export const liveHosts = new Set();
  */
 export class WorkerHost {
   static #byUrl = new Map();
-  #worker;
+  #url;
+  #worker = null;
   #pending = new Map();
   #nextId = 1;
-  #tasks = 0;
-  #url;
+  /** Tasks by handle: `{ kind, options, remote, info, failed }`. */
+  #tasks = new Map();
+  #nextHandle = 1;
+  #recovering = null;
+  #restarts = 0;
   wasmBytes = 0;
 
   /** The shared host for `wasmUrl` (`undefined`: the package's own module), started if needed. */
@@ -24,91 +63,203 @@ export class WorkerHost {
     if (wasmUrl !== undefined && typeof wasmUrl !== "string") {
       throw new InvalidOptionsError("wasm must be a URL in worker mode (pass bytes only with worker: false)");
     }
-    const url = wasmUrl;
-    let host = WorkerHost.#byUrl.get(url);
+    let host = WorkerHost.#byUrl.get(wasmUrl);
     if (!host) {
-      host = new WorkerHost(url);
-      WorkerHost.#byUrl.set(url, host);
+      host = new WorkerHost(wasmUrl);
+      WorkerHost.#byUrl.set(wasmUrl, host);
     }
     return host;
   }
 
   constructor(url) {
     this.#url = url;
-    // A module worker found next to this file: bundlers (Vite, webpack, Rollup) recognise the
-    // pattern, and no blob: URL is involved, so a strict CSP (worker-src 'self') keeps working.
-    this.#worker = new Worker(new URL("./sightline.worker.js", import.meta.url), { type: "module", name: "sightline" });
-    this.#worker.onmessage = ({ data }) => this.#settle(data);
-    this.#worker.onerror = (event) => {
-      event.preventDefault?.();
-      this.#failAll(new ModelLoadError(`the sightline worker failed: ${event.message ?? "it could not start"}`));
-    };
-    this.#worker.onmessageerror = () => this.#failAll(new ModelLoadError("a message from the sightline worker could not be read"));
+    this.#start();
     liveHosts.add(this);
   }
 
-  #settle({ id, ok, value, error, wasmBytes }) {
-    this.wasmBytes = wasmBytes;
-    const pending = this.#pending.get(id);
+  #start() {
+    // A module worker found next to this file: bundlers (Vite, webpack, Rollup) recognise the
+    // pattern, and no blob: URL is involved, so a strict CSP (worker-src 'self') keeps working.
+    const worker = new Worker(new URL("./sightline.worker.js", import.meta.url), { type: "module", name: "sightline" });
+    worker.onmessage = ({ data }) => worker === this.#worker && this.#receive(data);
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      if (worker === this.#worker) this.#fault("error", event.message || "it could not start");
+    };
+    worker.onmessageerror = () => worker === this.#worker && this.#fault("error", "a message could not be read");
+    this.#worker = worker;
+  }
+
+  #receive(data) {
+    if (data.type === "progress") {
+      this.#pending.get(data.id)?.onProgress?.(data.event);
+      return;
+    }
+    if (data.type === "fault") {
+      this.#fault(data.kind, data.message);
+      return;
+    }
+    this.wasmBytes = data.wasmBytes;
+    const pending = this.#pending.get(data.id);
     if (!pending) return;
-    this.#pending.delete(id);
-    if (ok) pending.resolve(value);
-    else pending.reject(deserializeError(error));
+    this.#pending.delete(data.id);
+    clearTimeout(pending.timer);
+    if (data.ok) pending.resolve(data.value);
+    else pending.reject(deserializeError(data.error));
   }
 
-  #failAll(error) {
-    for (const { reject } of this.#pending.values()) reject(error);
-    this.#pending.clear();
-  }
-
-  #call(type, payload, transfer = []) {
+  /** Sends one request; the answer (or the watchdog's verdict) settles the promise. */
+  #send(type, payload, { transfer = [], timeoutMs = DEFAULT_TIMEOUT_MS, onProgress, signal } = {}) {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      const pending = { resolve, reject, onProgress };
+      if (Number.isFinite(timeoutMs)) {
+        pending.timer = setTimeout(() => {
+          const message = `the sightline worker did not answer ${type} within ${Math.round(timeoutMs / 1000)} s`;
+          this.#fault("hang", message);
+        }, timeoutMs);
+      }
+      this.#pending.set(id, pending);
+      signal?.addEventListener("abort", () => this.#worker?.postMessage({ id: 0, type: "abort", target: id }), {
+        once: true,
+      });
       try {
         this.#worker.postMessage({ id, type, ...payload }, transfer);
       } catch (e) {
         this.#pending.delete(id);
-        reject(toSightlineError(e));
+        clearTimeout(pending.timer);
+        // An ImageBitmap of cross-origin pixels cannot be sent to a worker (HTML: DataCloneError).
+        reject(e?.name === "DataCloneError" && payload.frame?.image ? corsError(e) : toSightlineError(e));
       }
     });
   }
 
+  /** A fault outlived a call: fail what is in flight, then restart and re-create every task. */
+  #fault(kind, message) {
+    const error = faultError(kind, message);
+    for (const { reject, timer } of this.#pending.values()) {
+      clearTimeout(timer);
+      reject(error);
+    }
+    this.#pending.clear();
+    this.#worker?.terminate();
+    this.#worker = null;
+    this.wasmBytes = 0;
+    if (this.#tasks.size === 0) return;
+    this.#restarts += 1;
+    const previous = this.#recovering ?? Promise.resolve();
+    const recovery = previous
+      .then(() => this.#restart(error.message))
+      .finally(() => {
+        if (this.#recovering === recovery) this.#recovering = null;
+      });
+    this.#recovering = recovery;
+  }
+
+  async #restart(reason) {
+    if (this.#restarts > MAX_RESTARTS) {
+      for (const task of this.#tasks.values()) {
+        task.failed = new InferenceError(`sightline could not recover (${reason}); create a new instance`);
+      }
+      return;
+    }
+    this.#start();
+    for (const task of this.#tasks.values()) {
+      try {
+        const created = await this.#send("create", { wasm: this.#url, kind: task.kind, options: task.options }, {
+          timeoutMs: CREATE_TIMEOUT_MS,
+        });
+        task.remote = created.id;
+        task.info = { ...created, recovered: reason };
+        task.failed = null;
+      } catch (e) {
+        if (!this.#worker) return; // another fault: the next restart takes over
+        task.failed = new InferenceError(`sightline could not recover (${e.message}); create a new instance`, { cause: e });
+      }
+    }
+    this.#restarts = 0;
+  }
+
+  /** Waits out a restart; then the task, or why it is gone. */
+  async #ready(handle) {
+    while (this.#recovering) await this.#recovering;
+    const task = this.#tasks.get(handle);
+    if (task?.failed) throw task.failed;
+    return task;
+  }
+
   async create(kind, options) {
-    this.#tasks += 1;
+    const { rest, onProgress, signal } = pageSide(options);
+    while (this.#recovering) await this.#recovering;
+    if (!this.#worker) {
+      // Every task failed to recover earlier: a new instance starts afresh.
+      this.#restarts = 0;
+      this.#start();
+    }
+    const handle = this.#nextHandle++;
+    const task = { kind, options: rest, remote: null, info: null, failed: null };
+    this.#tasks.set(handle, task);
     try {
-      return await this.#call("create", { wasm: this.#url, kind, options });
+      const created = await this.#send("create", { wasm: this.#url, kind, options: rest }, {
+        timeoutMs: CREATE_TIMEOUT_MS,
+        onProgress,
+        signal,
+      });
+      task.remote = created.id;
+      task.info = created;
+      return handle;
     } catch (e) {
-      this.#closed();
+      this.#tasks.delete(handle);
+      this.#stopIfIdle();
       throw e;
     }
   }
 
-  run(task, frame) {
-    return this.#call("run", { task, frame }, transferables(frame));
+  info(handle) {
+    return this.#tasks.get(handle)?.info;
   }
 
-  setOptions(task, options) {
-    return this.#call("setOptions", { task, options });
-  }
-
-  async close(task) {
+  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS) {
+    let task;
     try {
-      await this.#call("close", { task });
+      task = await this.#ready(handle);
+    } catch (e) {
+      release(frame);
+      throw e;
+    }
+    try {
+      return await this.#send("run", { task: task.remote, frame }, { transfer: transferables(frame), timeoutMs });
     } finally {
-      this.#closed();
+      // Transferred frames are already closed here; one that could not be sent is not.
+      release(frame);
     }
   }
 
-  #closed() {
-    this.#tasks -= 1;
-    if (this.#tasks === 0) {
-      this.#worker.terminate();
-      this.#failAll(new ModelLoadError("the sightline worker was stopped"));
-      WorkerHost.#byUrl.delete(this.#url);
-      liveHosts.delete(this);
-      this.wasmBytes = 0;
+  async setOptions(handle, options) {
+    const task = await this.#ready(handle);
+    await this.#send("setOptions", { task: task.remote, options });
+    task.options = { ...task.options, ...lasting(options) }; // a restart re-creates with the latest options
+  }
+
+  async close(handle) {
+    const task = this.#tasks.get(handle);
+    this.#tasks.delete(handle);
+    try {
+      if (task && !task.failed && this.#worker) await this.#send("close", { task: task.remote });
+    } catch {
+      // Closing never fails: whatever the worker holds goes with it when it ends.
+    } finally {
+      this.#stopIfIdle();
     }
+  }
+
+  #stopIfIdle() {
+    if (this.#tasks.size > 0) return;
+    this.#worker?.terminate();
+    this.#worker = null;
+    WorkerHost.#byUrl.delete(this.#url);
+    liveHosts.delete(this);
+    this.wasmBytes = 0;
   }
 }
 
@@ -134,6 +285,11 @@ export class PageHost {
   #wasm;
   #engine = null;
   #ready;
+  /** Tasks by handle: `{ kind, options, remote, info, failed }`. */
+  #tasks = new Map();
+  #nextHandle = 1;
+  /** Rejecters of the calls in flight (a panic leaves their promises pending forever). */
+  #inflight = new Set();
 
   /**
    * The page's host. The page holds one wasm instance: a different `wasm` than the first one is an
@@ -157,7 +313,7 @@ export class PageHost {
     // Imported on first use, so that worker mode never loads the wasm glue into the page.
     this.#ready = import("./engine.js").then(
       ({ Engine }) => {
-        this.#engine = new Engine(wasm);
+        this.#engine = new Engine(wasm, (kind, message) => this.#fault(kind, message));
         return this.#engine;
       },
       (e) => {
@@ -171,23 +327,97 @@ export class PageHost {
     return this.#engine?.wasmBytes() ?? 0;
   }
 
-  async create(kind, options) {
-    return (await this.#ready).create(kind, options);
+  #fault(kind, message) {
+    const error =
+      kind === "panic"
+        ? new InferenceError(`sightline crashed (${message}); this page's instance is gone: create a new instance in worker mode (the default) or reload the page`)
+        : new InferenceError(`the WebGPU device was lost (${message})`);
+    for (const reject of this.#inflight) reject(error);
+    this.#inflight.clear();
+    if (kind === "panic") {
+      for (const task of this.#tasks.values()) task.failed = error;
+    } else {
+      for (const task of this.#tasks.values()) if (task.info.backend === "webgpu") this.#moveToCpu(task, message);
+    }
   }
 
-  async run(task, frame) {
+  /** Re-creates a WebGPU task on the CPU after its device was lost. */
+  #moveToCpu(task, message) {
+    const reason = `the WebGPU device was lost (${message}); running on the CPU`;
+    const engine = this.#engine;
+    engine.close(task.remote);
+    task.moving = engine.create(task.kind, { ...task.options, backend: "cpu" }).then(
+      (created) => {
+        task.remote = created.id;
+        task.info = { ...created, backendReason: reason, fallbackReason: reason };
+        task.moving = null;
+      },
+      (e) => {
+        task.failed = new InferenceError(`could not move to the CPU after ${reason}: ${e.message}`, { cause: e });
+        task.moving = null;
+      },
+    );
+  }
+
+  /** Runs `call()` unless the task failed; settles even when the wasm instance never answers. */
+  async #guard(handle, call, timeoutMs = Infinity) {
+    const task = this.#tasks.get(handle);
+    if (task?.moving) await task.moving;
+    if (task?.failed) throw task.failed;
+    let timer;
+    return new Promise((resolve, reject) => {
+      this.#inflight.add(reject);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => reject(new InferenceError(`sightline did not answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      }
+      Promise.resolve()
+        .then(() => call(task))
+        .then(resolve, reject)
+        .finally(() => {
+          clearTimeout(timer);
+          this.#inflight.delete(reject);
+        });
+    });
+  }
+
+  async create(kind, options) {
+    const { rest, onProgress, signal } = pageSide(options);
+    const engine = await this.#ready;
+    const created = await engine.create(kind, rest, { onProgress, signal });
+    const handle = this.#nextHandle++;
+    this.#tasks.set(handle, { kind, options: rest, remote: created.id, info: created, failed: null, moving: null });
+    return handle;
+  }
+
+  info(handle) {
+    return this.#tasks.get(handle)?.info;
+  }
+
+  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS) {
     const engine = await this.#ready;
     // The CPU backend answers without ever yielding to the event loop: without this, a loop of
     // frames would be one long task that freezes the page. Each frame is its own task instead.
     await yieldToPage();
-    return engine.run(task, frame);
+    try {
+      return await this.#guard(handle, (task) => engine.run(task.remote, frame), timeoutMs);
+    } finally {
+      release(frame);
+    }
   }
 
-  async setOptions(task, options) {
-    (await this.#ready).setOptions(task, options);
+  async setOptions(handle, options) {
+    const engine = await this.#ready;
+    await this.#guard(handle, (task) => {
+      engine.setOptions(task.remote, options);
+      task.options = { ...task.options, ...lasting(options) };
+    });
   }
 
-  async close(task) {
-    (await this.#ready).close(task);
+  async close(handle) {
+    const task = this.#tasks.get(handle);
+    this.#tasks.delete(handle);
+    if (!task) return;
+    await task.moving;
+    this.#engine?.close(task.remote);
   }
 }

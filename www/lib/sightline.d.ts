@@ -26,10 +26,39 @@ export interface CreateOptions {
    * blocks the page. `false` runs it in the page.
    */
   worker?: boolean;
-  /** Default: the weights shipped in this package. */
+  /** Default: the weights shipped in this package, in `precision`. */
   model?: ModelSource;
+  /**
+   * Which stored variant of the package's weights to load (the network computes in f32 either
+   * way). Default `"f16"`, the smallest that agrees with f32 on every reference input; the package
+   * ships that one (make the others with `scripts/fetch_weights.py` and pass them as `model`).
+   * With your own `model`, the file's header must declare this variant.
+   */
+  precision?: "int8" | "f16" | "f32";
+  /** Keep the wasm module and the package's weights in the Cache API for the next visit (default `true`). */
+  cache?: boolean;
+  /** Called as loading progresses: "wasm", "weights", "compile", then "warmup". */
+  onProgress?: (event: LoadProgress) => void;
+  /** Cancels the downloads; `create()` then rejects with a `ModelLoadError`. */
+  signal?: AbortSignal;
+  /**
+   * The watchdog: an inference that has not answered after this many ms rejects with an
+   * `InferenceError` (and in worker mode the worker restarts). Default 60000.
+   */
+  timeoutMs?: number;
   /** Default: the wasm module shipped in this package. Bytes only with `worker: false` (e.g. Node.js). */
   wasm?: string | URL | ArrayBuffer | Uint8Array;
+}
+
+/** One step of `create()`, for a progress bar. */
+export interface LoadProgress {
+  stage: "wasm" | "weights" | "compile" | "warmup";
+  /** Bytes so far for the downloads; 0 or 1 for "compile" and "warmup". */
+  loaded: number;
+  /** Bytes in all where known (0 when the server does not say); 1 for "compile" and "warmup". */
+  total: number;
+  /** Whether the bytes came from the Cache API (a later visit), not the network. */
+  fromCache: boolean;
 }
 
 export interface ClassifierOptions {
@@ -74,6 +103,8 @@ export interface LoadTimings {
   /** The warm-up inference (compiles the GPU kernels). */
   warmUpMs: number;
   totalMs: number;
+  /** Whether the weights came from the Cache API. */
+  weightsFromCache: boolean;
 }
 
 /** What `watch()` reports with each result. */
@@ -113,6 +144,8 @@ declare abstract class VisionTask<Options, Result> {
   readonly backendReason: string;
   /** Why `"auto"` fell back to the CPU because WebGPU is unusable here, or `null`. */
   readonly fallbackReason: string | null;
+  /** How the loaded weights are stored. */
+  readonly precision: "int8" | "f16" | "f32";
   readonly loadTimings: LoadTimings;
   /** Changes runtime options; on error nothing changes. */
   setOptions(options: Options): Promise<void>;

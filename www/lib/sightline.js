@@ -3,9 +3,9 @@
 // snapshots sources into frames, keeps one frame in flight per object, and hands calls to a host
 // (`hosts.js`: the worker, or the page with `worker: false`). Resize, normalisation, the
 // networks and all post-processing run in Rust.
-import { ClosedError, InvalidOptionsError, toSightlineError } from "./errors.js";
+import { ClosedError, InvalidOptionsError, ModelLoadError, toSightlineError } from "./errors.js";
 import { release, snapshot } from "./frames.js";
-import { PageHost, WorkerHost, liveHosts } from "./hosts.js";
+import { DEFAULT_TIMEOUT_MS, PageHost, WorkerHost, liveHosts } from "./hosts.js";
 import { Watcher } from "./watch.js";
 
 export {
@@ -43,12 +43,25 @@ function absolute(url) {
   }
 }
 
-/** Splits the options the page side handles (`worker`) from those the engine handles. */
+/**
+ * Splits the options the page side handles (`worker`, `timeoutMs`, and the callbacks that cannot
+ * cross to a worker) from those the engine handles, after checking them.
+ */
 function clientOptions(options) {
   if (options == null) options = {};
   if (typeof options !== "object" || Array.isArray(options)) throw new InvalidOptionsError("options must be an object");
-  const { worker = typeof Worker !== "undefined", ...rest } = options;
+  const { worker = typeof Worker !== "undefined", timeoutMs = DEFAULT_TIMEOUT_MS, ...rest } = options;
   if (typeof worker !== "boolean") throw new InvalidOptionsError(`worker must be true or false, got ${JSON.stringify(worker)}`);
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
+    throw new InvalidOptionsError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  }
+  if (rest.onProgress !== undefined && typeof rest.onProgress !== "function") {
+    throw new InvalidOptionsError("onProgress must be a function");
+  }
+  if (rest.signal !== undefined && !(typeof AbortSignal !== "undefined" && rest.signal instanceof AbortSignal)) {
+    throw new InvalidOptionsError("signal must be an AbortSignal");
+  }
+  if (rest.signal?.aborted) throw new ModelLoadError("loading was aborted (the create() signal fired)", { cause: rest.signal.reason });
   if (isNode() && (rest.wasm === undefined || typeof rest.model === "string" || rest.model instanceof URL)) {
     throw new InvalidOptionsError(
       "sightline runs in the browser; in Node.js pass { wasm, model } as bytes (e.g. fs.readFileSync of " +
@@ -57,30 +70,38 @@ function clientOptions(options) {
   }
   if ("model" in rest) rest.model = absolute(rest.model);
   if ("wasm" in rest) rest.wasm = absolute(rest.wasm);
-  return { worker, engineOptions: rest };
+  return { worker, timeoutMs, engineOptions: rest };
 }
 
-/** One task instance: its host, its id there, and a queue that keeps one frame in flight. */
+/** One task instance: its host, its handle there, and a queue that keeps one frame in flight. */
 class Session {
   #host;
-  #id;
+  #handle;
+  #timeoutMs;
   #queue = Promise.resolve();
   #closing = null;
   #freed = false;
   #watchers = new Set();
+  /** The task's facts as they were when it closed (the host forgets it then). */
+  #final = null;
 
-  constructor(host, created, what) {
+  constructor(host, handle, timeoutMs, what) {
     this.#host = host;
-    this.#id = created.id;
-    this.info = created;
+    this.#handle = handle;
+    this.#timeoutMs = timeoutMs;
     this.what = what;
+  }
+
+  /** What the host knows of the task: backend, reasons, precision, timings (after a restart, the new ones). */
+  get info() {
+    return this.#final ?? this.#host.info(this.#handle);
   }
 
   /** Creates task `kind` ("classifier" or "detector") on the host `options` ask for. */
   static async open(kind, options) {
-    const { worker, engineOptions } = clientOptions(options);
+    const { worker, timeoutMs, engineOptions } = clientOptions(options);
     const host = worker ? WorkerHost.for(engineOptions.wasm) : PageHost.for(engineOptions.wasm);
-    return new Session(host, await host.create(kind, engineOptions), kind);
+    return new Session(host, await host.create(kind, engineOptions), timeoutMs, kind);
   }
 
   #closedError() {
@@ -116,17 +137,16 @@ class Session {
         release(ready);
         throw this.#closedError();
       }
-      const result = await this.#host.run(this.#id, ready);
+      const result = await this.#host.run(this.#handle, ready, this.#timeoutMs);
       return { ...result, inferenceMs: performance.now() - start, backend: this.info.backend };
     }).finally(() => frame.then(release, () => {}));
   }
 
   setOptions(partial) {
     if (this.#closing) return Promise.reject(this.#closedError());
-    if (partial && typeof partial === "object" && "worker" in partial) {
-      return Promise.reject(new InvalidOptionsError("worker can only be set in create()"));
-    }
-    return this.#enqueue(() => this.#host.setOptions(this.#id, partial));
+    const fixed = ["worker", "timeoutMs", "onProgress", "signal"].filter((k) => partial && typeof partial === "object" && k in partial);
+    if (fixed.length) return Promise.reject(new InvalidOptionsError(`${fixed.join(", ")} can only be set in create()`));
+    return this.#enqueue(() => this.#host.setOptions(this.#handle, partial));
   }
 
   watch(video, onResult, options) {
@@ -141,7 +161,8 @@ class Session {
       for (const w of [...this.#watchers]) w.stop();
       await this.#queue;
       this.#freed = true;
-      await this.#host.close(this.#id);
+      this.#final = this.info;
+      await this.#host.close(this.#handle);
     })();
     return this.#closing;
   }
@@ -185,9 +206,15 @@ class VisionTask {
     return sessions.get(this).info.fallbackReason;
   }
 
+  /** `"f16"`, `"int8"` or `"f32"`: how the loaded weights are stored (the network computes in f32). */
+  get precision() {
+    return sessions.get(this).info.precision;
+  }
+
   /**
    * How long `create()` took, in ms: `{ wasmMs, deviceMs, weightsMs, buildMs, warmUpMs, totalMs }`
-   * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference).
+   * (wasm fetch + compile, backend/device init, weights fetch, model build, warm-up inference),
+   * and `weightsFromCache` (whether the weights came from the Cache API).
    */
   get loadTimings() {
     return sessions.get(this).info.timings;

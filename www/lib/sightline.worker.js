@@ -1,15 +1,27 @@
 // The sightline worker: runs the engine (the wasm module and the models) off the page's main
-// thread. Messages are `{ id, type, ... }`; every reply is `{ id, ok, value | error, wasmBytes }`.
+// thread. Requests are `{ id, type, ... }`; replies `{ id, ok, value | error, wasmBytes }`;
+// unprompted messages `{ type: "progress", id, event }` (during a create) and
+// `{ type: "fault", kind, message }` (a panic, or the WebGPU device lost: the page restarts us).
 import { Engine } from "./engine.js";
 import { serializeError } from "./errors.js";
 
 let engine = null;
+/** AbortControllers of the creates in progress, by request id. */
+const loads = new Map();
 
 const handlers = {
-  create: ({ wasm, kind, options }) => {
-    engine ??= new Engine(wasm);
-    return engine.create(kind, options);
+  create: async ({ id, wasm, kind, options }) => {
+    engine ??= new Engine(wasm, (fault, message) => self.postMessage({ type: "fault", kind: fault, message }));
+    const controller = new AbortController();
+    loads.set(id, controller);
+    try {
+      const onProgress = (event) => self.postMessage({ type: "progress", id, event });
+      return await engine.create(kind, options, { onProgress, signal: controller.signal });
+    } finally {
+      loads.delete(id);
+    }
   },
+  abort: ({ target }) => loads.get(target)?.abort(),
   run: ({ task, frame }) => engine.run(task, frame),
   setOptions: ({ task, options }) => engine.setOptions(task, options),
   close: ({ task }) => engine?.close(task),

@@ -234,6 +234,24 @@ fn corrupt_truncated_or_mismatched_weights_are_model_load_errors() {
         e.message().contains("`_fc.bias`") && e.message().contains("[999]") && e.message().contains("[1000]"),
         "{e}"
     );
+    // A negative BatchNorm variance (it would fold into NaN weights): refused, naming the tensor.
+    let mut variance: Vec<u8> = file.tensor("_bn0.running_var").expect("a variance").data().to_vec();
+    variance[..4].copy_from_slice(&(-0.5f32).to_le_bytes());
+    let tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            if name == "_bn0.running_var" {
+                let shape = view.shape().to_vec();
+                (name, safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape, &variance).expect("view"))
+            } else {
+                (name, view)
+            }
+        })
+        .collect();
+    let e = load(&safetensors::serialize(tensors, None).expect("serialise")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ModelLoad, "{e}");
+    assert!(e.message().contains("`_bn0.running_var`") && e.message().contains("negative variance"), "{e}");
     // Invalid options are rejected before anything is loaded.
     let e = ImageClassifier::from_bytes(&good, &device, ClassifierOptions::default().with_max_results(0)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOptions);

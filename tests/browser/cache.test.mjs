@@ -149,6 +149,47 @@ test("precision: the default is f16; an unknown or unshipped variant is a named 
   await h.close();
 });
 
+test("create({ signal }) aborted while loading rejects with a ModelLoadError, in the worker and in the page; the next create works", { timeout: 300_000 }, async () => {
+  const h = await openHarness(browser, base);
+  const out = await h.page.evaluate(async () => {
+    const { ImageClassifier } = window.sightline;
+    const out = {};
+    for (const worker of [true, false]) {
+      const controller = new AbortController();
+      const events = [];
+      const loading = ImageClassifier.create({
+        backend: "cpu",
+        worker,
+        cache: false,
+        signal: controller.signal,
+        onProgress: (e) => {
+          events.push(e.stage);
+          if (e.stage === "weights") controller.abort(); // mid-download
+        },
+      });
+      let error = null;
+      try {
+        await loading;
+      } catch (e) {
+        error = { name: e.name, message: e.message };
+      }
+      const c = await ImageClassifier.create({ backend: "cpu", worker });
+      const top = (await c.classify(await window.loadImage("/tests/fixtures/images/coffee.png"))).classes[0].index;
+      await c.close();
+      out[worker ? "worker" : "page"] = { error, top, aborted: events.includes("weights") };
+    }
+    return out;
+  });
+  for (const [mode, r] of Object.entries(out)) {
+    assert.ok(r.aborted, `${mode}: the weights download had started`);
+    assert.equal(r.error?.name, "ModelLoadError", `${mode}: ${JSON.stringify(r)}`);
+    assert.match(r.error.message, /aborted/, mode);
+    assert.equal(r.top, 967, `${mode}: the next create works`);
+  }
+  h.assertClean();
+  await h.close();
+});
+
 /** Intersection over union of two `{ x, y, width, height }` boxes. */
 function iou(a, b) {
   const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);

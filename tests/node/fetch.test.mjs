@@ -272,6 +272,16 @@ test("abort while waiting for the response headers rejects promptly", async () =
   assert.equal(count("/no-headers"), before + 1, "the request had reached the server");
 });
 
+test("a server that never sends the response headers is a stall too", async () => {
+  const start = performance.now();
+  await assert.rejects(
+    download(`${base}/no-headers`, { what: "the weights", stallMs: 300 }),
+    modelLoadError(/stalled: no response from .*\/no-headers for 0\.3 s/),
+  );
+  const elapsed = performance.now() - start;
+  assert.ok(elapsed >= 250 && elapsed < 5000, `${elapsed} ms`);
+});
+
 test("an already-aborted signal rejects without a request", async () => {
   const controller = new AbortController();
   controller.abort(new Error("gone"));

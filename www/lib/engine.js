@@ -20,7 +20,7 @@ import {
   ModelLoadError,
   toSightlineError,
 } from "./errors.js";
-import { download } from "./fetch.js";
+import { abortWatch, download } from "./fetch.js";
 import { corsError } from "./frames.js";
 
 /** The package's own files (weights ship with the package, never from a CDN). */
@@ -119,6 +119,11 @@ function splitOptions(options) {
   return { ...loader, rest };
 }
 
+/** Throws the `create()` abort error once `signal` has fired. */
+function stopIfAborted(signal) {
+  if (signal?.aborted) throw new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal.reason });
+}
+
 /** The file name at the end of `url`, the key of FILES. */
 const fileName = (url) => new URL(url).pathname.split("/").pop();
 
@@ -191,8 +196,11 @@ export class Engine {
     return this.#panicked ? 0 : (this.#exports?.memory?.buffer.byteLength ?? 0);
   }
 
-  /** Loads and compiles the wasm module once; reports progress as stage "wasm". */
-  #load({ cache, signal, progress }) {
+  /**
+   * Loads and compiles the wasm module once, for every task; reports progress as stage "wasm" to
+   * the task that started it. Not cancelled by a task's signal (another task may be waiting).
+   */
+  #load({ cache, progress }) {
     this.#ready ??= (async () => {
       let source = this.#wasm;
       if (typeof source === "string") {
@@ -200,7 +208,6 @@ export class Engine {
           what: "the sightline wasm module",
           sha256: source === DEFAULT_WASM ? FILES["sightline_bg.wasm"]?.sha256 : null,
           cache,
-          signal,
           onBytes: (loaded, total, fromCache) => progress("wasm", loaded, total, fromCache),
         });
         source = bytes;
@@ -296,7 +303,13 @@ export class Engine {
       onProgress({ stage, loaded, total, fromCache });
     };
     const marks = [performance.now()];
-    await this.#load({ cache, signal, progress });
+    const abort = abortWatch(signal);
+    try {
+      await Promise.race([this.#load({ cache, progress }), abort.promise]);
+    } finally {
+      abort.dispose();
+    }
+    this.#alive();
     if (!seen.has("wasm")) progress("wasm", 1, 1, true); // loaded earlier, for another task
     marks.push(performance.now());
     wrap(() => task.Wasm.checkOptions(rest));
@@ -313,6 +326,7 @@ export class Engine {
       );
     }
     const choice = await this.#chooseBackend(backend);
+    this.#alive();
     marks.push(performance.now());
     let weights;
     let weightsCached = false;
@@ -325,6 +339,7 @@ export class Engine {
         signal,
         onBytes: (loaded, total, fromCache) => progress("weights", loaded, total, fromCache),
       }));
+      this.#alive(); // a panic elsewhere while this downloaded
     } else {
       weights = model instanceof Uint8Array ? model : new Uint8Array(model);
       progress("weights", weights.byteLength, weights.byteLength, false);
@@ -338,8 +353,10 @@ export class Engine {
     this.#tasks.set(id, { inner, kind });
     progress("warmup", 0, 1);
     try {
+      stopIfAborted(signal); // it may have fired after the downloads, while building
       const side = task.warmUpSide;
       await this.run(id, { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side });
+      stopIfAborted(signal);
     } catch (e) {
       this.close(id);
       throw e;

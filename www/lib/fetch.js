@@ -90,7 +90,7 @@ async function readBody(response, { what, onBytes, abort, maxBytes, stallMs }) {
  * `{ promise, dispose }`: `promise` rejects when `signal` aborts (never settles without one);
  * `dispose()` removes the listener. One per download, however many chunks it reads.
  */
-function abortWatch(signal) {
+export function abortWatch(signal) {
   if (!signal) return { promise: new Promise(() => {}), dispose() {} };
   let fail;
   const promise = new Promise((_, reject) => {
@@ -142,12 +142,27 @@ async function fetchVerified(url, { what, expected, cache, signal, onBytes, maxB
       await store.delete(key); // tampered or corrupt: never used, fetched again below
     }
   }
+  // The stall timeout covers the wait for the response headers too (a server that accepts the
+  // connection and never answers); the request is cancelled when it fires or `signal` aborts.
+  const request = new AbortController();
+  const cancel = () => request.abort(signal?.reason);
+  signal?.addEventListener("abort", cancel, { once: true });
+  let timer;
+  const silent = new Promise((_, reject) => {
+    timer = setTimeout(() => {
+      request.abort();
+      reject(new ModelLoadError(`${what} stalled: no response from ${url} for ${stallMs / 1000} s`));
+    }, stallMs);
+  });
   let response;
   try {
-    response = await Promise.race([fetch(url, { signal }), abort]);
+    response = await Promise.race([fetch(url, { signal: request.signal }), silent, abort]);
   } catch (e) {
     if (e instanceof ModelLoadError) throw e;
     throw new ModelLoadError(`could not fetch ${what} from ${url}: ${e.message}`, { cause: e });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", cancel);
   }
   if (!response.ok) {
     discard(response);

@@ -6,7 +6,14 @@
 //   the calls in flight reject with an InferenceError, the next ones run on the new worker.
 // - page mode: the page's wasm instance cannot be restarted, so after a panic every task on it
 //   reports itself failed (InferenceError); a lost WebGPU device moves its tasks to the CPU.
-import { InferenceError, InvalidOptionsError, ModelLoadError, deserializeError, toSightlineError } from "./errors.js";
+import {
+  ClosedError,
+  InferenceError,
+  InvalidOptionsError,
+  ModelLoadError,
+  deserializeError,
+  toSightlineError,
+} from "./errors.js";
 import { corsError, release, transferables } from "./frames.js";
 
 /** Every live host, for `memoryUsage()`. */
@@ -18,6 +25,14 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 const CREATE_TIMEOUT_MS = 600_000;
 /** Re-creating after a fault is tried this many times in a row before the tasks are marked failed. */
 const MAX_RESTARTS = 3;
+/** `close()` waits this long for the engine's answer, then lets go (closing never fails or hangs). */
+const CLOSE_WAIT_MS = 10_000;
+
+/** Resolves after `ms`. */
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The error of a `create()` whose signal fired. */
+const abortedError = (signal) => new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal.reason });
 
 /** Options that stay on the page side of the hop (functions and signals cannot cross). */
 function pageSide(options) {
@@ -104,6 +119,7 @@ export class WorkerHost {
     if (!pending) return;
     this.#pending.delete(data.id);
     clearTimeout(pending.timer);
+    pending.off();
     if (data.ok) pending.resolve(data.value);
     else pending.reject(deserializeError(data.error));
   }
@@ -120,14 +136,15 @@ export class WorkerHost {
         }, timeoutMs);
       }
       this.#pending.set(id, pending);
-      signal?.addEventListener("abort", () => this.#worker?.postMessage({ id: 0, type: "abort", target: id }), {
-        once: true,
-      });
+      const onAbort = () => this.#worker?.postMessage({ id: 0, type: "abort", target: id });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      pending.off = () => signal?.removeEventListener("abort", onAbort);
       try {
         this.#worker.postMessage({ id, type, ...payload }, transfer);
       } catch (e) {
         this.#pending.delete(id);
         clearTimeout(pending.timer);
+        pending.off();
         // An ImageBitmap of cross-origin pixels cannot be sent to a worker (HTML: DataCloneError).
         reject(e?.name === "DataCloneError" && payload.frame?.image ? corsError(e) : toSightlineError(e));
       }
@@ -137,14 +154,12 @@ export class WorkerHost {
   /** A fault outlived a call: fail what is in flight, then restart and re-create every task. */
   #fault(kind, message) {
     const error = faultError(kind, message);
-    for (const { reject, timer } of this.#pending.values()) {
-      clearTimeout(timer);
-      reject(error);
-    }
-    this.#pending.clear();
+    this.#failPending(error);
     this.#worker?.terminate();
     this.#worker = null;
     this.wasmBytes = 0;
+    // The old worker's task ids mean nothing to the next one.
+    for (const task of this.#tasks.values()) task.remote = null;
     if (this.#tasks.size === 0) return;
     this.#restarts += 1;
     const previous = this.#recovering ?? Promise.resolve();
@@ -156,7 +171,18 @@ export class WorkerHost {
     this.#recovering = recovery;
   }
 
+  /** Rejects every call waiting for the worker. */
+  #failPending(error) {
+    for (const { reject, timer, off } of this.#pending.values()) {
+      clearTimeout(timer);
+      off();
+      reject(error);
+    }
+    this.#pending.clear();
+  }
+
   async #restart(reason) {
+    if (this.#tasks.size === 0) return; // every task closed meanwhile: nothing to restart for
     if (this.#restarts > MAX_RESTARTS) {
       for (const task of this.#tasks.values()) {
         task.failed = new InferenceError(`sightline could not recover (${reason}); create a new instance`);
@@ -164,11 +190,16 @@ export class WorkerHost {
       return;
     }
     this.#start();
-    for (const task of this.#tasks.values()) {
+    for (const [handle, task] of [...this.#tasks]) {
       try {
         const created = await this.#send("create", { wasm: this.#url, kind: task.kind, options: task.options }, {
           timeoutMs: CREATE_TIMEOUT_MS,
         });
+        if (!this.#tasks.has(handle)) {
+          // Closed while it was being re-created: free it in the worker too.
+          this.#send("close", { task: created.id }).catch(() => {});
+          continue;
+        }
         task.remote = created.id;
         task.info = { ...created, recovered: reason };
         task.failed = null;
@@ -191,6 +222,7 @@ export class WorkerHost {
   async create(kind, options) {
     const { rest, onProgress, signal } = pageSide(options);
     while (this.#recovering) await this.#recovering;
+    if (signal?.aborted) throw abortedError(signal);
     if (!this.#worker) {
       // Every task failed to recover earlier: a new instance starts afresh.
       this.#restarts = 0;
@@ -245,7 +277,12 @@ export class WorkerHost {
     const task = this.#tasks.get(handle);
     this.#tasks.delete(handle);
     try {
-      if (task && !task.failed && this.#worker) await this.#send("close", { task: task.remote });
+      if (task && task.remote !== null && !task.failed && this.#worker) {
+        // No watchdog fault for a slow close: a busy worker is not a hung one.
+        const closing = this.#send("close", { task: task.remote }, { timeoutMs: Infinity });
+        closing.catch(() => {});
+        await Promise.race([closing, delay(CLOSE_WAIT_MS)]);
+      }
     } catch {
       // Closing never fails: whatever the worker holds goes with it when it ends.
     } finally {
@@ -255,9 +292,10 @@ export class WorkerHost {
 
   #stopIfIdle() {
     if (this.#tasks.size > 0) return;
+    this.#failPending(new ClosedError("every sightline object of this worker is closed"));
     this.#worker?.terminate();
     this.#worker = null;
-    WorkerHost.#byUrl.delete(this.#url);
+    if (WorkerHost.#byUrl.get(this.#url) === this) WorkerHost.#byUrl.delete(this.#url);
     liveHosts.delete(this);
     this.wasmBytes = 0;
   }
@@ -288,8 +326,11 @@ export class PageHost {
   /** Tasks by handle: `{ kind, options, remote, info, failed }`. */
   #tasks = new Map();
   #nextHandle = 1;
-  /** Rejecters of the calls in flight (a panic leaves their promises pending forever). */
-  #inflight = new Set();
+  /**
+   * The calls in flight, rejecter → task (`null` for a create): a panic leaves their promises
+   * pending forever, so a fault rejects them itself.
+   */
+  #inflight = new Map();
 
   /**
    * The page's host. The page holds one wasm instance: a different `wasm` than the first one is an
@@ -332,8 +373,13 @@ export class PageHost {
       kind === "panic"
         ? new InferenceError(`sightline crashed (${message}); this page's instance is gone: create a new instance in worker mode (the default) or reload the page`)
         : new InferenceError(`the WebGPU device was lost (${message})`);
-    for (const reject of this.#inflight) reject(error);
-    this.#inflight.clear();
+    for (const [reject, task] of this.#inflight) {
+      // A lost device concerns only what runs on it.
+      if (kind === "panic" || task?.info.backend === "webgpu") {
+        reject(error);
+        this.#inflight.delete(reject);
+      }
+    }
     if (kind === "panic") {
       for (const task of this.#tasks.values()) task.failed = error;
     } else {
@@ -348,6 +394,10 @@ export class PageHost {
     engine.close(task.remote);
     task.moving = engine.create(task.kind, { ...task.options, backend: "cpu" }).then(
       (created) => {
+        if (task.closed) {
+          engine.close(created.id);
+          return;
+        }
         task.remote = created.id;
         task.info = { ...created, backendReason: reason, fallbackReason: reason };
         task.moving = null;
@@ -359,31 +409,43 @@ export class PageHost {
     );
   }
 
-  /** Runs `call()` unless the task failed; settles even when the wasm instance never answers. */
-  async #guard(handle, call, timeoutMs = Infinity) {
-    const task = this.#tasks.get(handle);
-    if (task?.moving) await task.moving;
-    if (task?.failed) throw task.failed;
+  /**
+   * `promise`, unless a fault or the watchdog (`timeoutMs`) settles it first: a panicked wasm
+   * instance never answers.
+   */
+  #settle(promise, timeoutMs, task = null) {
     let timer;
     return new Promise((resolve, reject) => {
-      this.#inflight.add(reject);
+      this.#inflight.set(reject, task);
       if (Number.isFinite(timeoutMs)) {
         timer = setTimeout(() => reject(new InferenceError(`sightline did not answer within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       }
-      Promise.resolve()
-        .then(() => call(task))
-        .then(resolve, reject)
-        .finally(() => {
-          clearTimeout(timer);
-          this.#inflight.delete(reject);
-        });
+      promise.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        this.#inflight.delete(reject);
+      });
     });
+  }
+
+  /** Runs `call()` unless the task failed; settles even when the wasm instance never answers. */
+  async #guard(handle, call, timeoutMs = DEFAULT_TIMEOUT_MS) {
+    const task = this.#tasks.get(handle);
+    if (task?.moving) await this.#settle(task.moving, timeoutMs);
+    if (task?.failed) throw task.failed;
+    return this.#settle(Promise.resolve().then(() => call(task)), timeoutMs, task);
   }
 
   async create(kind, options) {
     const { rest, onProgress, signal } = pageSide(options);
     const engine = await this.#ready;
-    const created = await engine.create(kind, rest, { onProgress, signal });
+    const creating = engine.create(kind, rest, { onProgress, signal });
+    let created;
+    try {
+      created = await this.#settle(creating, CREATE_TIMEOUT_MS);
+    } catch (e) {
+      creating.then((late) => engine.close(late.id), () => {}); // if it ever finishes, free it
+      throw e;
+    }
     const handle = this.#nextHandle++;
     this.#tasks.set(handle, { kind, options: rest, remote: created.id, info: created, failed: null, moving: null });
     return handle;
@@ -417,7 +479,7 @@ export class PageHost {
     const task = this.#tasks.get(handle);
     this.#tasks.delete(handle);
     if (!task) return;
-    await task.moving;
-    this.#engine?.close(task.remote);
+    task.closed = true; // a move to the CPU still under way frees what it creates
+    if (!task.moving) this.#engine?.close(task.remote);
   }
 }

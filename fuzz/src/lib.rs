@@ -14,8 +14,11 @@ use sightline::{
     ObjectDetector, cpu_device,
 };
 
+/// A target's body: returns for any input, panics only on a bug.
+pub type Body = fn(&[u8]);
+
 /// Every target, by name, with its body.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("weights_classifier", weights_classifier),
     ("weights_detector", weights_detector),
     ("decode_image", decode_image),

@@ -21,6 +21,7 @@ let latestClasses = null;
 let classifying = false;
 
 function setStatus(text, state = "ready") {
+  if (state !== "loading") $("load-progress").hidden = true;
   $("status").textContent = text;
   $("status").dataset.state = state;
 }
@@ -57,6 +58,15 @@ function countOpen(delta) {
   document.body.dataset.openTasks = String(openTasks);
 }
 
+/** The status line and the progress bar (bytes of a download; hidden otherwise and from the cache). */
+function showProgress(kind, event) {
+  setStatus(progressText(kind, event), "loading");
+  const bar = $("load-progress");
+  const downloading = (event.stage === "wasm" || event.stage === "weights") && !event.fromCache && event.total > 0;
+  bar.hidden = !downloading;
+  if (downloading) bar.value = event.loaded / event.total;
+}
+
 /** A load step for the status line, e.g. "Loading the detector: weights 45 % of 7.6 MB". */
 function progressText(kind, { stage, loaded, total, fromCache }) {
   const what = { wasm: "runtime", weights: "weights", compile: "building the network", warmup: "warming up" }[stage];
@@ -88,7 +98,7 @@ async function load() {
         countOpen(-1);
       }
       if (want[kind] && !tasks[kind]) {
-        const onProgress = (event) => mine === generation && setStatus(progressText(kind, event), "loading");
+        const onProgress = (event) => mine === generation && showProgress(kind, event);
         const task = await Task.create({ backend, ...options, onProgress });
         countOpen(1);
         if (mine !== generation) {

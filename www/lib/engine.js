@@ -17,6 +17,7 @@ import {
   ClosedError,
   InferenceError,
   InvalidOptionsError,
+  abortedError,
   ModelLoadError,
   toSightlineError,
 } from "./errors.js";
@@ -121,7 +122,7 @@ function splitOptions(options) {
 
 /** Throws the `create()` abort error once `signal` has fired. */
 function stopIfAborted(signal) {
-  if (signal?.aborted) throw new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal.reason });
+  if (signal?.aborted) throw abortedError(signal);
 }
 
 /** The file name at the end of `url`, the key of FILES. */

@@ -27,6 +27,11 @@ export const InferenceError = named("InferenceError");
 /** The object was closed. */
 export const ClosedError = named("ClosedError");
 
+/** The error of a `create()` whose `signal` fired (at whatever stage it was). */
+export function abortedError(signal) {
+  return new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal?.reason });
+}
+
 const CLASSES = {
   SightlineError,
   InvalidImageError,

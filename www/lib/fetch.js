@@ -2,7 +2,7 @@
 // callback, a stall timeout, a size cap and cancellation, kept in the Cache API for the next
 // visit. Bytes whose SHA-256 was recorded at build time (pkg/integrity.js) are verified before
 // use, whether they come from the network or from the cache: a mismatch is never run.
-import { ModelLoadError } from "./errors.js";
+import { ModelLoadError, abortedError } from "./errors.js";
 
 /** The Cache API store sightline uses (one per origin). */
 const CACHE_NAME = "sightline";
@@ -94,7 +94,7 @@ export function abortWatch(signal) {
   if (!signal) return { promise: new Promise(() => {}), dispose() {} };
   let fail;
   const promise = new Promise((_, reject) => {
-    fail = () => reject(new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal.reason }));
+    fail = () => reject(abortedError(signal));
   });
   promise.catch(() => {}); // an abort after the download settled is nobody's error
   if (signal.aborted) fail();

@@ -11,6 +11,7 @@ import {
   InferenceError,
   InvalidOptionsError,
   ModelLoadError,
+  abortedError,
   deserializeError,
   toSightlineError,
 } from "./errors.js";
@@ -31,8 +32,6 @@ const CLOSE_WAIT_MS = 10_000;
 /** Resolves after `ms`. */
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The error of a `create()` whose signal fired. */
-const abortedError = (signal) => new ModelLoadError("loading was aborted (the create() signal fired)", { cause: signal.reason });
 
 /** Options that stay on the page side of the hop (functions and signals cannot cross). */
 function pageSide(options) {

@@ -3,7 +3,7 @@
 // snapshots sources into frames, keeps one frame in flight per object, and hands calls to a host
 // (`hosts.js`: the worker, or the page with `worker: false`). Resize, normalisation, the
 // networks and all post-processing run in Rust.
-import { ClosedError, InvalidOptionsError, ModelLoadError, toSightlineError } from "./errors.js";
+import { ClosedError, InvalidOptionsError, abortedError, toSightlineError } from "./errors.js";
 import { release, snapshot } from "./frames.js";
 import { DEFAULT_TIMEOUT_MS, PageHost, WorkerHost, liveHosts } from "./hosts.js";
 import { Watcher } from "./watch.js";
@@ -61,7 +61,7 @@ function clientOptions(options) {
   if (rest.signal !== undefined && !(typeof AbortSignal !== "undefined" && rest.signal instanceof AbortSignal)) {
     throw new InvalidOptionsError("signal must be an AbortSignal");
   }
-  if (rest.signal?.aborted) throw new ModelLoadError("loading was aborted (the create() signal fired)", { cause: rest.signal.reason });
+  if (rest.signal?.aborted) throw abortedError(rest.signal);
   if (isNode() && (rest.wasm === undefined || typeof rest.model === "string" || rest.model instanceof URL)) {
     throw new InvalidOptionsError(
       "sightline runs in the browser; in Node.js pass { wasm, model } as bytes (e.g. fs.readFileSync of " +

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Where the time goes inside the browser: Chromium's sampling profiler (over the DevTools
 // protocol) around warm frames of one model on one backend, self time summed per function.
-// wasm functions keep their Rust names (the release wasm has a name section).
+// wasm functions keep their Rust names if pkg/ was built with `scripts/build.sh --keep-names`
+// (a shipped build has no name section).
 //
 //   node scripts/bench/profile.mjs [--model effnet|nanodet] [--backend cpu|webgpu] [--frames N] [--top N]
 //        [--pkg DIR]   (serve another build of pkg/, e.g. a copy of the previous one, for an A/B)

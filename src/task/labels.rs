@@ -47,11 +47,7 @@ impl Labels {
     /// The 1000 ImageNet-1k class names (readable names, standard order).
     pub fn imagenet() -> Self {
         static LABELS: OnceLock<Labels> = OnceLock::new();
-        LABELS
-            .get_or_init(|| {
-                Self(IMAGENET.lines().map(str::to_owned).collect())
-            })
-            .clone()
+        LABELS.get_or_init(|| Self(IMAGENET.lines().map(str::to_owned).collect())).clone()
     }
 
     /// The 80 COCO class names.

@@ -4,7 +4,8 @@
 // backend. Reports crashes (rejected calls), JS heap and wasm memory growth (after a forced GC),
 // and p50/p99 latency of the first and last 1,000 frames. Writes bench-results/soak.json.
 //
-//   node scripts/bench/soak.mjs [--cpu-frames 10000] [--webgpu-frames 100] [--cycles 50] [--out FILE]
+//   node scripts/bench/soak.mjs [--cpu-frames 10000] [--webgpu-frames 100] [--cycles 50]
+//        [--cycle-backends cpu,webgpu] [--out FILE]
 //
 // The moving source: a canvas with coffee.png panned by one pixel a frame (so no two
 // consecutive frames are the same pixels), passed to classify() as a webcam loop would.
@@ -18,6 +19,7 @@ import { ROOT, launch, openPage, startServer } from "../lib/pages.mjs";
 const cpuFrames = Number(arg("--cpu-frames", 10_000));
 const webgpuFrames = Number(arg("--webgpu-frames", 100));
 const cycles = Number(arg("--cycles", 50));
+const cycleBackends = arg("--cycle-backends", "cpu,webgpu").split(",").filter(Boolean);
 const out = arg("--out", join(ROOT, "bench-results", "soak.json"));
 
 const { server, url } = await startServer();
@@ -141,7 +143,7 @@ try {
     );
   }
   report.cycles = [];
-  for (const backend of ["cpu", "webgpu"]) {
+  for (const backend of cycleBackends) {
     if (cycles <= 0) continue;
     console.error(`soak: ${cycles} create()/close() cycles on ${backend} (classifier and detector alternately)…`);
     const r = await createCloseCycles(h, backend, cycles);

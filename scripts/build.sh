@@ -16,7 +16,7 @@ for a in "$@"; do
         *) echo "build.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
-step "building the wasm module (release${features[*]:+, ${features[*]}}; a clean build takes ≈8 min on 2 idle cores)"
+step "building the wasm module (profile wasm${features[*]:+, ${features[*]}}; a clean build takes ≈8 min on 2 idle cores)"
 cargo build --lib --profile wasm --target wasm32-unknown-unknown "${features[@]}"
 step "generating JS bindings into pkg/"
 names=(--remove-name-section --remove-producers-section)

@@ -49,5 +49,7 @@ pub use image::{Image, MAX_PIXELS, MAX_SIDE, PixelFormat, check_size};
 pub use model::{DEFAULT_PRECISION, Precision};
 pub use task::{
     BoundingBox, Category, Classification, ClassifierOptions, ClassifierPatch, Detection, Detections, DetectorOptions,
-    DetectorPatch, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,
+    DetectorPatch, Explanation, Head, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,
 };
+#[cfg(not(target_family = "wasm"))]
+pub use task::{EpochReport, HeadTrainer, TrainOptions, TrainReport};

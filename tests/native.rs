@@ -762,3 +762,264 @@ fn odd_or_corrupt_variant_files_are_model_load_errors() {
         assert!(e.message().contains(names), "{what}: the error names {names}: {e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Teach and explain: embeddings, trained heads, class-activation maps
+// ---------------------------------------------------------------------------------------------
+
+/// Relative bound for embeddings and maps: max |Δ| / max |reference|.
+const EMBED_REL_TOL: f32 = 1e-4;
+
+fn rel_diff(got: &[f32], expected: &[f32]) -> f32 {
+    max_abs_diff(got, expected) / expected.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+fn cpu_classifier() -> ImageClassifier {
+    ImageClassifier::from_bytes(&classifier_weights(), &cpu_device(), ClassifierOptions::default()).expect("load")
+}
+
+fn reference_input(name: &str) -> Vec<f32> {
+    npy_f32(&fixture(&format!("{name}/cls_crop224_input.npy"))).1
+}
+
+#[test]
+fn embeddings_match_the_independent_pooled_features() {
+    // The reference: onnxruntime on the peer ONNX export (tests/tools/pooled_reference.py).
+    let wgpu = wgpu_device().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    for (device, backend) in [(cpu_device(), "cpu"), (wgpu, "wgpu")] {
+        let c =
+            ImageClassifier::from_bytes(&classifier_weights(), &device, ClassifierOptions::default()).expect("load");
+        for name in IMAGES {
+            let (shape, expected) = npy_f32(&fixture(&format!("{name}/cls_crop224_pooled.npy")));
+            assert_eq!(shape, vec![1, 1280]);
+            let got = to_vec(c.embed_tensor(reference_input(name)));
+            let rel = rel_diff(&got, &expected);
+            println!("{backend} {name}: embedding relative max |Δ| = {rel:.2e}");
+            assert!(rel <= EMBED_REL_TOL, "{backend} {name}: embedding differs by {rel} (relative)");
+        }
+    }
+    // From pixels, through the classifier's own preprocessing (a PNG: decoded exactly).
+    let (px, w, h) = npy_rgb("chelsea");
+    let got = cpu_classifier().embed(&Image::from_rgb(&px, w, h).expect("valid")).expect("embed");
+    let expected = npy_f32(&fixture("chelsea/cls_crop224_pooled.npy")).1;
+    assert!(rel_diff(&got, &expected) <= EMBED_REL_TOL);
+}
+
+/// A crop of a fixture image, `(left, top, right, bottom)` as fractions of its size.
+fn crop(name: &str, (l, t, r, b): (f32, f32, f32, f32)) -> (Vec<u8>, u32, u32) {
+    let (px, w, h) = npy_rgb(name);
+    let (x0, y0) = ((l * w as f32) as u32, (t * h as f32) as u32);
+    let (x1, y1) = ((r * w as f32) as u32, (b * h as f32) as u32);
+    let mut out = Vec::with_capacity(((x1 - x0) * (y1 - y0) * 3) as usize);
+    for y in y0..y1 {
+        let row = (y * w * 3) as usize;
+        out.extend_from_slice(&px[row + (x0 * 3) as usize..row + (x1 * 3) as usize]);
+    }
+    (out, x1 - x0, y1 - y0)
+}
+
+/// Three fixtures, one label each.
+const TEACH: [(&str, &str); 3] = [("chelsea", "cat"), ("coffee", "coffee"), ("dog", "dog")];
+/// Training crops: the four corners at 75 %.
+const TRAIN_CROPS: [(f32, f32, f32, f32); 4] =
+    [(0.0, 0.0, 0.75, 0.75), (0.25, 0.0, 1.0, 0.75), (0.0, 0.25, 0.75, 1.0), (0.25, 0.25, 1.0, 1.0)];
+/// Held-apart crops: other windows, never trained on.
+const HELD_APART_CROPS: [(f32, f32, f32, f32); 4] =
+    [(0.1, 0.1, 0.9, 0.9), (0.0, 0.2, 1.0, 0.8), (0.2, 0.0, 0.8, 1.0), (0.05, 0.3, 0.65, 0.9)];
+
+#[test]
+fn a_head_trained_on_crops_classifies_held_apart_crops_and_round_trips() {
+    let c = cpu_classifier();
+    let mut trainer = sightline::HeadTrainer::new();
+    for (name, label) in TEACH {
+        for window in TRAIN_CROPS {
+            let (px, w, h) = crop(name, window);
+            let examples = c.embed_examples(&Image::from_rgb(&px, w, h).expect("valid"), true).expect("embed");
+            assert_eq!(examples.len(), 6, "plain, mirrored, two shifted crops and their mirrors");
+            for e in examples {
+                trainer.add_example(label, e).expect("valid example");
+            }
+        }
+    }
+    let start = std::time::Instant::now();
+    let (head, report) = trainer.train(&sightline::TrainOptions::default(), |_| {}).expect("train");
+    println!("trained on {} examples in {:.0} ms", 3 * 4 * 6, start.elapsed().as_secs_f64() * 1e3);
+    assert_eq!(report.train_accuracy, 1.0, "{report:?}");
+    let custom = c.with_head(&head);
+    let reloaded =
+        c.with_head(&sightline::Head::from_bytes(&head.to_bytes().expect("bytes"), &cpu_device()).expect("load"));
+    let mut right = 0;
+    for (name, label) in TEACH {
+        for window in HELD_APART_CROPS {
+            let (px, w, h) = crop(name, window);
+            let image = Image::from_rgb(&px, w, h).expect("valid");
+            let result = custom.classify(&image).expect("classify");
+            assert_eq!(result.classes.len(), 3, "every class of the head, no more");
+            right += usize::from(result.classes[0].label == label);
+            let again = reloaded.classify(&image).expect("classify");
+            for (a, b) in result.classes.iter().zip(&again.classes) {
+                assert_eq!(a.index, b.index);
+                assert!((a.score - b.score).abs() <= 1e-6, "{name}: reloaded head gives {} vs {}", b.score, a.score);
+            }
+        }
+    }
+    println!("held-apart accuracy: {right} of {}", 3 * HELD_APART_CROPS.len());
+    assert_eq!(right, 3 * HELD_APART_CROPS.len(), "every held-apart crop classified right");
+}
+
+/// Grad-CAM the textbook way, with burn's autodiff: the gradient of the class score with
+/// respect to the last feature map, averaged per channel, weights the channels.
+fn autodiff_grad_cam(c: &ImageClassifier, layer: &burn::nn::Linear, input: Vec<f32>, index: usize) -> Vec<f32> {
+    use burn::module::Module;
+    let x = Tensor::from_data(TensorData::new(input, [1, 3, 224, 224]), &cpu_device());
+    // A leaf on the autodiff device: nothing of the backbone is recorded.
+    let map = c.model().feature_map(x).autodiff().require_grad();
+    let logits = layer.valid().forward(sightline::model::global_average_pool(map.clone()));
+    let score = logits.slice([0..1, index..index + 1]).sum();
+    let grads = score.backward();
+    let gradient = map.grad(&grads).expect("the feature map's gradient");
+    let [_, channels, rows, cols] = gradient.dims();
+    let weights = gradient.mean_dim(3).mean_dim(2).reshape([1, channels, 1, 1]);
+    let cam = to_vec((map.inner() * weights).sum_dim(1).reshape([rows * cols]));
+    let peak = cam.iter().fold(0.0f32, |m, &v| m.max(v));
+    cam.iter().map(|&v| if peak > 0.0 { v.max(0.0) / peak } else { 0.0 }).collect()
+}
+
+#[test]
+fn explanations_equal_autodiff_grad_cam_and_the_independent_feature_map() {
+    let c = cpu_classifier();
+    let (px, w, h) = npy_rgb("dog");
+    let image = Image::from_rgb(&px, w, h).expect("valid");
+    let input = c.preprocess(&image).data;
+    let top = c.explain(&image, None).expect("explain");
+    assert_eq!((top.index, top.label.as_str()), (249, "Alaskan Malamute"), "the reference top-1");
+    assert_eq!((top.rows, top.cols, top.grid.len()), (7, 7, 49));
+    assert!(top.grid.iter().all(|v| (0.0..=1.0).contains(v)) && top.grid.contains(&1.0));
+    for index in [249, 235, 0] {
+        let e = c.explain(&image, Some(index)).expect("explain");
+        let reference = autodiff_grad_cam(&c, c.model().classifier(), input.clone(), index);
+        let diff = max_abs_diff(&e.grid, &reference);
+        println!("class {index}: CAM vs autodiff Grad-CAM max |Δ| = {diff:.2e}");
+        assert!(diff <= 1e-4, "class {index}: CAM differs from Grad-CAM by {diff}");
+    }
+    // The same map from the independent feature map (onnxruntime, tests/tools/pooled_reference.py).
+    let (shape, map) = npy_f32(&fixture("dog/cls_crop224_map.npy"));
+    assert_eq!(shape, vec![1, 1280, 7, 7]);
+    let weight = to_vec(c.model().classifier().weight.val()); // [1280, 1000]
+    let cam: Vec<f32> =
+        (0..49).map(|cell| (0..1280).map(|k| weight[k * 1000 + 249] * map[k * 49 + cell]).sum()).collect();
+    let peak = cam.iter().fold(0.0f32, |m, &v| m.max(v));
+    let expected: Vec<f32> = cam.iter().map(|&v| v.max(0.0) / peak).collect();
+    let diff = max_abs_diff(&top.grid, &expected);
+    println!("top class: CAM vs the map from the independent feature map max |Δ| = {diff:.2e}");
+    assert!(diff <= 1e-3, "differs from the independent map by {diff}");
+    // A custom head: the same equality.
+    let labels = sightline::Labels::new(vec!["a".into(), "b".into(), "c".into()]).expect("labels");
+    let weights = (0..3 * 1280).map(|i| ((i * 7919) % 201) as f32 / 100.0 - 1.0).collect();
+    let head = sightline::Head::new(labels, weights, vec![0.1, -0.2, 0.3], &cpu_device()).expect("head");
+    let custom = c.with_head(&head);
+    for index in 0..3 {
+        let e = custom.explain(&image, Some(index)).expect("explain");
+        let reference = autodiff_grad_cam(&c, custom.head().expect("head").linear(), input.clone(), index);
+        assert!(max_abs_diff(&e.grid, &reference) <= 1e-4, "custom head, class {index}");
+    }
+    let e = custom.explain(&image, Some(3)).expect_err("no class 3");
+    assert_eq!(e.kind(), ErrorKind::InvalidOptions);
+}
+
+#[test]
+fn the_heat_map_of_dog_jpg_peaks_inside_the_reference_dog_box() {
+    let c = cpu_classifier();
+    let (px, w, h) = npy_rgb("dog");
+    let e = c.explain(&Image::from_rgb(&px, w, h).expect("valid"), None).expect("explain");
+    // The region: the centre crop, in source pixels (576 → 256: scale 2.25, 224 px → 504).
+    let r = &e.region;
+    assert!((r.width - 504.0).abs() < 1.0 && (r.height - 504.0).abs() < 1.0, "{r:?}");
+    assert!((r.x - 132.75).abs() < 2.5 && (r.y - 36.0).abs() < 2.5, "{r:?}");
+    let peak = e.grid.iter().position(|&v| v == 1.0).expect("a peak");
+    let (row, col) = (peak / e.cols, peak % e.cols);
+    let x = r.x + (col as f32 + 0.5) * r.width / e.cols as f32;
+    let y = r.y + (row as f32 + 0.5) * r.height / e.rows as f32;
+    let reference = reference_json("dog/det.json");
+    let dog = reference["detections"].as_array().expect("list").iter().find(|d| d["label"] == "dog").expect("a dog");
+    let f = |k: &str| dog[k].as_f64().expect("number") as f32;
+    println!("peak cell ({row}, {col}) at ({x:.0}, {y:.0}); dog box {dog}");
+    assert!(x >= f("x") && x <= f("x") + f("width") && y >= f("y") && y <= f("y") + f("height"));
+    // Sampling the map: 1 at the peak cell's centre, nothing outside the region.
+    assert!((e.sample(x, y).expect("inside") - 1.0).abs() < 1e-6);
+    assert_eq!(e.sample(r.x - 1.0, y), None);
+}
+
+#[test]
+fn cli_trains_a_head_then_classifies_and_explains_with_it() {
+    let dir = scratch_dir("train");
+    let data = dir.join("images");
+    for (name, label) in TEACH {
+        std::fs::create_dir_all(data.join(label)).expect("mkdir");
+        for (i, window) in TRAIN_CROPS.iter().chain(&HELD_APART_CROPS).enumerate() {
+            let (px, w, h) = crop(name, *window);
+            let img = image::RgbImage::from_raw(w, h, px).expect("size");
+            img.save(data.join(label).join(format!("{i}.png"))).expect("write png");
+        }
+    }
+    let head = dir.join("head.safetensors");
+    let (head_s, data_s) = (head.to_str().expect("utf8"), data.to_str().expect("utf8"));
+    let (status, stdout, stderr) =
+        cli(&["train", "--out", head_s, "--epochs", "30", "--augment", "--val-split", "0.5", data_s]);
+    println!("{stdout}");
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stdout.contains("3 labels, 12 training images (72 examples"), "{stdout}");
+    assert!(stdout.contains("epoch   30  loss "), "{stdout}");
+    assert!(stdout.contains("held-apart accuracy 1.000 (12 of 12)"), "{stdout}");
+    let png = dir.join("explained.png");
+    let dog = data.join("dog").join("4.png");
+    let (status, stdout, stderr) = cli(&[
+        "classify",
+        "--head",
+        head_s,
+        "--json",
+        "--explain",
+        "--explain-png",
+        png.to_str().expect("utf8"),
+        dog.to_str().expect("utf8"),
+    ]);
+    assert_eq!(status, Some(0), "{stderr}");
+    let json: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    let top = json["top"].as_array().expect("top");
+    assert_eq!(top.len(), 3, "the head's three classes: {json}");
+    assert_eq!(top[0]["label"], "dog");
+    assert!(top[0]["index"].is_u64() && top[0]["probability"].is_f64());
+    let e = &json["explanation"];
+    assert_eq!(e["label"], "dog");
+    let grid = e["grid"].as_array().expect("grid");
+    assert_eq!(grid.len(), 7);
+    assert!(grid.iter().all(|row| row.as_array().is_some_and(|r| r.len() == 7)));
+    for k in ["x", "y", "width", "height"] {
+        assert!(e["box"][k].is_f64(), "box.{k}: {e}");
+    }
+    let drawn = image::open(&png).expect("a picture").to_rgb8();
+    let original = image::open(&dog).expect("the input").to_rgb8();
+    assert_eq!(drawn.dimensions(), original.dimensions());
+    assert_ne!(drawn.as_raw(), original.as_raw(), "the heat map is drawn");
+    // Bad heads: named, runtime errors.
+    std::fs::write(dir.join("bad.safetensors"), b"not a head").expect("write");
+    let (status, _, stderr) =
+        cli(&["classify", "--head", dir.join("bad.safetensors").to_str().expect("utf8"), dog.to_str().expect("utf8")]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot load head") && stderr.contains("not a valid head file"), "{stderr}");
+    let weights = root().join("models/efficientnet-lite0.f16.safetensors");
+    let (status, _, stderr) =
+        cli(&["classify", "--head", weights.to_str().expect("utf8"), dog.to_str().expect("utf8")]);
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(stderr.contains("not a sightline head file"), "{stderr}");
+    // Usage errors: one label folder, a bad split.
+    let (status, _, stderr) = cli(&["train", "--out", head_s, "--val-split", "1.5", data_s]);
+    assert_eq!(status, Some(2), "{stderr}");
+    let one = dir.join("one");
+    std::fs::create_dir_all(one.join("only")).expect("mkdir");
+    std::fs::copy(&dog, one.join("only/a.png")).expect("copy");
+    let (status, _, stderr) = cli(&["train", "--out", head_s, one.to_str().expect("utf8")]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("at least two label folders"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

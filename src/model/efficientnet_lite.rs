@@ -179,9 +179,21 @@ impl EfficientNetLite {
     /// # Shapes
     /// `[b, 3, h, w]` → `[b, head]`
     pub fn pooled(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = self.head.forward(self.features(x));
-        let [b, c, _, _] = x.dims();
-        x.mean_dim(3).mean_dim(2).reshape([b, c])
+        global_average_pool(self.feature_map(x))
+    }
+
+    /// The last convolutional feature map: the 1×1 head convolution (with its ReLU6) over the
+    /// last MBConv block, before pooling. Class-activation maps are drawn on it.
+    ///
+    /// # Shapes
+    /// `[b, 3, h, w]` → `[b, head, h / 32, w / 32]` (`[b, 1280, 7, 7]` at 224×224)
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
+        self.head.forward(self.features(x))
+    }
+
+    /// The ImageNet classifier layer (`[head, classes]` weight, burn's `[in, out]` layout).
+    pub fn classifier(&self) -> &Linear {
+        &self.fc
     }
 
     /// Output of the last MBConv block.
@@ -191,4 +203,13 @@ impl EfficientNetLite {
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         self.blocks.iter().fold(self.stem.forward(x), |x, block| block.forward(x))
     }
+}
+
+/// The mean over each channel's spatial plane.
+///
+/// # Shapes
+/// `[b, c, h, w]` → `[b, c]`
+pub fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
+    let [b, c, _, _] = x.dims();
+    x.mean_dim(3).mean_dim(2).reshape([b, c])
 }

@@ -7,6 +7,7 @@ mod layers;
 mod nanodet;
 mod weights;
 
-pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig};
+pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig, global_average_pool};
 pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
+pub(crate) use weights::tensor;
 pub use weights::{DEFAULT_PRECISION, Precision, Weights};

@@ -3,11 +3,13 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
+use super::detect::BoundingBox;
+use super::head::Head;
 use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Precision, Weights};
+use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Precision, Weights, global_average_pool};
 use crate::postprocess::{softmax, top_k};
 use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, preprocess};
 
@@ -83,14 +85,65 @@ pub struct Classification {
     pub classes: Vec<Category>,
 }
 
-/// An ImageNet-1k classifier (EfficientNet-Lite0) on one device. Cloning is cheap: the weights
-/// are shared, not copied.
+/// Why the classifier decided: a class-activation map (Grad-CAM) of one class over the last
+/// convolutional feature map, and the region of the source image that the map covers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The class explained (0-based).
+    pub index: usize,
+    /// Its name.
+    pub label: String,
+    /// Its softmax probability, 0–1.
+    pub score: f32,
+    /// The region of the source image the grid covers, in source pixels (the centre crop for
+    /// `Resize::CenterCrop`, the whole image for `Resize::Stretch`).
+    #[serde(rename = "box")]
+    pub region: BoundingBox,
+    /// Grid rows (7 for a 224×224 input).
+    pub rows: usize,
+    /// Grid columns.
+    pub cols: usize,
+    /// `rows × cols` values in 0–1, row-major from the top left: the ReLU'd map divided by its
+    /// maximum (all zeros when nothing speaks for the class).
+    pub grid: Vec<f32>,
+}
+
+impl Explanation {
+    /// The map's value at source pixel `(x, y)` (continuous coordinates: a pixel's centre is
+    /// at +0.5), interpolated bilinearly between cell centres; `None` outside the region.
+    pub fn sample(&self, x: f32, y: f32) -> Option<f32> {
+        let r = &self.region;
+        if self.grid.len() != self.rows * self.cols || self.grid.is_empty() || r.width <= 0.0 || r.height <= 0.0 {
+            return None;
+        }
+        let (u, v) = ((x - r.x) / r.width, (y - r.y) / r.height);
+        if !(0.0..=1.0).contains(&u) || !(0.0..=1.0).contains(&v) {
+            return None;
+        }
+        let axis = |t: f32, n: usize| {
+            let p = (t * n as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+            let i = (p.floor() as usize).min(n.saturating_sub(2));
+            (i, (i + 1).min(n - 1), p - i as f32)
+        };
+        let (c0, c1, fx) = axis(u, self.cols);
+        let (r0, r1, fy) = axis(v, self.rows);
+        let at = |row: usize, col: usize| self.grid[row * self.cols + col];
+        let top = at(r0, c0) * (1.0 - fx) + at(r0, c1) * fx;
+        let bottom = at(r1, c0) * (1.0 - fx) + at(r1, c1) * fx;
+        Some(top * (1.0 - fy) + bottom * fy)
+    }
+}
+
+/// An image classifier on one device: EfficientNet-Lite0 with its ImageNet-1k layer, or with a
+/// custom [`Head`] over the same backbone. Cloning is cheap: the weights are shared, not copied.
 #[derive(Debug, Clone)]
 pub struct ImageClassifier {
     model: EfficientNetLite,
     config: EfficientNetLiteConfig,
     precision: Precision,
     labels: Labels,
+    /// A custom head in place of the ImageNet layer.
+    head: Option<Head>,
     device: Device,
     options: ClassifierOptions,
 }
@@ -105,7 +158,21 @@ impl ImageClassifier {
         let model = config.load(&w, device)?;
         let precision = w.precision();
         w.finish()?;
-        Ok(Self { model, config, precision, labels: Labels::imagenet(), device: device.clone(), options })
+        Ok(Self { model, config, precision, labels: Labels::imagenet(), head: None, device: device.clone(), options })
+    }
+
+    /// The same backbone (shared, not reloaded) with `head` in place of the classifier layer:
+    /// results use the head's labels. `max_results` is kept, capped at the head's class count.
+    pub fn with_head(&self, head: &Head) -> Self {
+        let head = head.to_device(&self.device);
+        let mut options = self.options.clone();
+        options.max_results = options.max_results.min(head.labels().len());
+        Self { labels: head.labels().clone(), head: Some(head), options, ..self.clone() }
+    }
+
+    /// The custom head, if one replaced the ImageNet layer.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
     }
 
     /// The current options.
@@ -150,8 +217,146 @@ impl ImageClassifier {
     /// # Shapes
     /// `data`: `[1, 3, input, input]` flattened → `[1, classes]` logits
     pub fn forward(&self, data: Vec<f32>) -> Tensor<2> {
+        self.logits(self.model.pooled(self.input_tensor(data)))
+    }
+
+    fn input_tensor(&self, data: Vec<f32>) -> Tensor<4> {
         let side = self.config.input;
-        self.model.forward(Tensor::from_data(TensorData::new(data, [1, 3, side, side]), &self.device))
+        let batch = data.len() / (3 * side * side);
+        Tensor::from_data(TensorData::new(data, [batch, 3, side, side]), &self.device)
+    }
+
+    /// The classifier layer in use (the custom head's, or the ImageNet one).
+    fn classifier_layer(&self) -> &burn::nn::Linear {
+        self.head.as_ref().map_or(self.model.classifier(), Head::linear)
+    }
+
+    fn logits(&self, pooled: Tensor<2>) -> Tensor<2> {
+        self.classifier_layer().forward(pooled)
+    }
+
+    /// The pooled features of one or more preprocessed inputs (lazily: nothing is read back).
+    ///
+    /// # Shapes
+    /// `data`: `[b, 3, input, input]` flattened → `[b, 1280]`
+    pub fn embed_tensor(&self, data: Vec<f32>) -> Tensor<2> {
+        self.model.pooled(self.input_tensor(data))
+    }
+
+    /// The 1280 pooled features of `image` (before the classifier layer; same preprocessing as
+    /// `classify`), read back synchronously (native targets only).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn embed(&self, image: &Image<'_>) -> Result<Vec<f32>> {
+        readback::read(self.embed_tensor(self.preprocess(image).data), "features")
+    }
+
+    /// The 1280 pooled features of `image`, with one asynchronous readback.
+    pub async fn embed_async(&self, image: &Image<'_>) -> Result<Vec<f32>> {
+        readback::read_async(self.embed_tensor(self.preprocess(image).data), "features").await
+    }
+
+    /// Embeddings of `image` for training: the plain one, then (with `augment`) its mirror image
+    /// and two shifted crops, mirrored too — 6 in all.
+    #[cfg(not(target_family = "wasm"))]
+    pub fn embed_examples(&self, image: &Image<'_>, augment: bool) -> Result<Vec<Vec<f32>>> {
+        let (data, count) = self.example_inputs(image, augment);
+        let features = readback::read(self.embed_tensor(data), "features")?;
+        Ok(features.chunks_exact(features.len() / count).map(<[f32]>::to_vec).collect())
+    }
+
+    /// [`Self::embed_examples`] with one asynchronous readback.
+    pub async fn embed_examples_async(&self, image: &Image<'_>, augment: bool) -> Result<Vec<Vec<f32>>> {
+        let (data, count) = self.example_inputs(image, augment);
+        let features = readback::read_async(self.embed_tensor(data), "features").await?;
+        Ok(features.chunks_exact(features.len() / count).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The batch of inputs behind `embed_examples`, and its size.
+    fn example_inputs(&self, image: &Image<'_>, augment: bool) -> (Vec<f32>, usize) {
+        let side = self.config.input;
+        let plain = self.preprocess(image).data;
+        if !augment {
+            return (plain, 1);
+        }
+        // Crops 1/14 of the side (16 px at 224) up-left and down-right of the centre crop.
+        let shift = (side / 14) as i32;
+        let mut batch = Vec::with_capacity(6 * plain.len());
+        for input in [plain, shifted_crop(image, side, -shift), shifted_crop(image, side, shift)] {
+            let mirrored = mirror(&input, side);
+            batch.extend_from_slice(&input);
+            batch.extend_from_slice(&mirrored);
+        }
+        (batch, 6)
+    }
+
+    /// Explains the decision for class `index` (default: the top class) with a class-activation
+    /// map, reading back synchronously (native targets only).
+    #[cfg(not(target_family = "wasm"))]
+    pub fn explain(&self, image: &Image<'_>, index: Option<usize>) -> Result<Explanation> {
+        let (input, tensor) = self.explain_tensor(image, index)?;
+        self.explanation(&input, &readback::read(tensor, "activation maps")?, index)
+    }
+
+    /// [`Self::explain`] with one asynchronous readback.
+    pub async fn explain_async(&self, image: &Image<'_>, index: Option<usize>) -> Result<Explanation> {
+        let (input, tensor) = self.explain_tensor(image, index)?;
+        self.explanation(&input, &readback::read_async(tensor, "activation maps").await?, index)
+    }
+
+    /// The logits and every class's activation map, packed for one readback:
+    /// `[classes + classes · rows · cols]`.
+    ///
+    /// For this network (conv head → global average pool → linear), Grad-CAM's channel weights
+    /// `mean_ij ∂y_c/∂A_k(i,j)` are the class's linear weights `w_kc / (rows · cols)`, so the
+    /// Grad-CAM map is `ReLU(Σ_k w_kc A_k)` up to a positive factor that the normalisation
+    /// removes: the class-activation map (CAM). tests/native.rs checks this against Grad-CAM
+    /// computed with burn's autodiff.
+    fn explain_tensor(&self, image: &Image<'_>, index: Option<usize>) -> Result<(Input, Tensor<1>)> {
+        if let Some(index) = index
+            && index >= self.labels.len()
+        {
+            return Err(Error::invalid_options(format!(
+                "index must be a class index below {}, got {index}",
+                self.labels.len()
+            )));
+        }
+        let input = self.preprocess(image);
+        let map = self.model.feature_map(self.input_tensor(input.data.clone()));
+        let [_, channels, rows, cols] = map.dims();
+        let logits = self.logits(global_average_pool(map.clone()));
+        let classes = self.labels.len();
+        // [classes, channels] × [channels, rows · cols]
+        let weights = self.classifier_layer().weight.val().transpose();
+        let maps = weights.matmul(map.reshape([channels, rows * cols]));
+        Ok((input, Tensor::cat(vec![logits.reshape([classes]), maps.reshape([classes * rows * cols])], 0)))
+    }
+
+    fn explanation(&self, input: &Input, packed: &[f32], index: Option<usize>) -> Result<Explanation> {
+        let classes = self.labels.len();
+        let cells = packed.len().saturating_sub(classes) / classes.max(1);
+        let side = self.config.input;
+        let rows = side.div_ceil(32);
+        if packed.len() != classes * (1 + rows * rows) || cells != rows * rows {
+            return Err(Error::inference(format!("the activation maps have {} values, unexpected", packed.len())));
+        }
+        let (logits, maps) = packed.split_at(classes);
+        let probabilities = softmax(logits);
+        let index = index.unwrap_or_else(|| top_k(&probabilities, 1).first().map_or(0, |&(i, _)| i));
+        let raw = &maps[index * cells..(index + 1) * cells];
+        let peak = raw.iter().fold(0.0f32, |m, &v| m.max(v));
+        let grid = raw.iter().map(|&v| if peak > 0.0 { v.max(0.0) / peak } else { 0.0 }).collect();
+        let t = &input.transform;
+        let (x, y) = (t.source_x(0.0), t.source_y(0.0));
+        let region = BoundingBox { x, y, width: t.source_x(side as f32) - x, height: t.source_y(side as f32) - y };
+        Ok(Explanation {
+            index,
+            label: self.labels.name(index).to_owned(),
+            score: probabilities[index],
+            region,
+            rows,
+            cols: rows,
+            grid,
+        })
     }
 
     /// Classifies `image`, reading the result back synchronously (native targets only).
@@ -181,6 +386,17 @@ impl ImageClassifier {
             .collect();
         Ok(Classification { classes })
     }
+}
+
+/// `input` (NCHW, one image) mirrored left to right.
+fn mirror(input: &[f32], side: usize) -> Vec<f32> {
+    input.chunks_exact(side).flat_map(|row| row.iter().rev().copied()).collect()
+}
+
+/// The centre-crop input of `image` with its window moved by `shift` pixels on both axes
+/// (clamped to the resized image).
+fn shifted_crop(image: &Image<'_>, side: usize, shift: i32) -> Vec<f32> {
+    crate::preprocess::preprocess_shifted(image, side, &NORMALIZE, shift)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::classify::Classification;
+use super::classify::{Classification, Explanation};
 use super::detect::Detections;
 
 impl Classification {
@@ -35,5 +35,21 @@ impl Detections {
             })
             .collect();
         json!({ "detections": detections })
+    }
+}
+
+impl Explanation {
+    /// This explanation in the CLI's `--json` schema:
+    /// `{"index","label","box":{"x","y","width","height"},"grid":[[row of floats in 0..1], …]}`,
+    /// rows top to bottom.
+    pub fn to_json(&self) -> Value {
+        let r = &self.region;
+        let grid: Vec<&[f32]> = self.grid.chunks(self.cols.max(1)).collect();
+        json!({
+            "index": self.index,
+            "label": self.label,
+            "box": { "x": r.x, "y": r.y, "width": r.width, "height": r.height },
+            "grid": grid,
+        })
     }
 }

@@ -17,6 +17,15 @@ pub const MAX_LABELS: usize = 1000;
 /// The longest accepted class name, in characters.
 pub const MAX_LABEL_CHARS: usize = 100;
 
+/// Checks one class name: 1 to 100 characters.
+pub fn check_name(name: &str) -> Result<()> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_LABEL_CHARS {
+        return Err(Error::invalid_options(format!("must be 1 to {MAX_LABEL_CHARS} characters, got {chars}")));
+    }
+    Ok(())
+}
+
 /// The class names of a model, by 0-based class index. Cloning is cheap (shared).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labels(Arc<[String]>);
@@ -31,12 +40,7 @@ impl Labels {
             )));
         }
         for (i, name) in names.iter().enumerate() {
-            let chars = name.chars().count();
-            if chars == 0 || chars > MAX_LABEL_CHARS {
-                return Err(Error::invalid_options(format!(
-                    "label {i} must be 1 to {MAX_LABEL_CHARS} characters, got {chars}"
-                )));
-            }
+            check_name(name).map_err(|e| Error::invalid_options(format!("label {i} {}", e.message())))?;
             if names[..i].contains(name) {
                 return Err(Error::invalid_options(format!("label {name:?} appears twice")));
             }

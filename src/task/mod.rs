@@ -4,13 +4,19 @@
 
 mod classify;
 mod detect;
+mod head;
 #[cfg(not(target_family = "wasm"))]
 mod json;
 mod labels;
 mod options;
 mod readback;
+#[cfg(not(target_family = "wasm"))]
+mod train;
 
-pub use classify::{Category, Classification, ClassifierOptions, ImageClassifier};
+pub use classify::{Category, Classification, ClassifierOptions, Explanation, ImageClassifier};
 pub use detect::{BoundingBox, Detection, Detections, DetectorOptions, ObjectDetector};
+pub use head::Head;
 pub use labels::{Labels, coco_index, coco_label, imagenet_label};
 pub use options::{ClassifierPatch, DetectorPatch};
+#[cfg(not(target_family = "wasm"))]
+pub use train::{EpochReport, HeadTrainer, TrainOptions, TrainReport};

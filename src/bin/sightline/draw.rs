@@ -1,7 +1,7 @@
 //! `--draw`: labelled boxes on an RGB image, with a built-in 5×7 bitmap font (no font files).
 
 use image::{Rgb, RgbImage};
-use sightline::Detection;
+use sightline::{Detection, Explanation};
 
 /// 5×7 glyphs, one string of 7 rows per character ('#' = ink).
 const GLYPHS: &[(char, [&str; 7])] = &[
@@ -114,5 +114,42 @@ pub fn draw(img: &mut RgbImage, detections: &[Detection]) {
         let ty = if y0 - th >= 0 { y0 - th } else { y0 };
         fill(img, x0, ty, x0 + tw, ty + th, color);
         text(img, x0 + line, ty + line, &tag, scale, Rgb([255, 255, 255]));
+    }
+}
+
+/// Viridis (matplotlib's perceptually uniform colour map), sampled at nine even stops.
+const VIRIDIS: [[f32; 3]; 9] = [
+    [68.0, 1.0, 84.0],
+    [71.0, 45.0, 123.0],
+    [59.0, 82.0, 139.0],
+    [44.0, 114.0, 142.0],
+    [33.0, 145.0, 140.0],
+    [40.0, 174.0, 128.0],
+    [94.0, 201.0, 98.0],
+    [173.0, 220.0, 48.0],
+    [253.0, 231.0, 37.0],
+];
+
+/// The colour of `v` (0–1) on the colour map.
+fn heat_color(v: f32) -> [f32; 3] {
+    let t = v.clamp(0.0, 1.0) * (VIRIDIS.len() - 1) as f32;
+    let i = (t.floor() as usize).min(VIRIDIS.len() - 2);
+    let f = t - i as f32;
+    std::array::from_fn(|c| VIRIDIS[i][c] * (1.0 - f) + VIRIDIS[i + 1][c] * f)
+}
+
+/// `--explain-png`: the explanation's heat map over the region it covers, smoothly upsampled
+/// (bilinear, by the library) and blended at `alpha`.
+pub fn draw_heatmap(img: &mut RgbImage, explanation: &Explanation, alpha: f32) {
+    let (width, height) = img.dimensions();
+    for y in 0..height {
+        for x in 0..width {
+            let Some(v) = explanation.sample(x as f32 + 0.5, y as f32 + 0.5) else { continue };
+            let color = heat_color(v);
+            let Rgb(px) = img.get_pixel_mut(x, y);
+            for c in 0..3 {
+                px[c] = (f32::from(px[c]) * (1.0 - alpha) + color[c] * alpha).round().clamp(0.0, 255.0) as u8;
+            }
+        }
     }
 }

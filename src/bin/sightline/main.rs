@@ -2,6 +2,7 @@
 //! GPU — the same Rust code as the browser package.
 
 mod draw;
+mod train;
 
 use std::fmt;
 use std::io::{self, Write};
@@ -14,8 +15,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sightline::decode::{DecodedImage, decode_rgb};
 use sightline::preprocess::Resize;
 use sightline::{
-    BackendKind, ClassifierOptions, DEFAULT_PRECISION, DetectorOptions, Image, ImageClassifier, ObjectDetector,
-    Precision, cpu_device, wgpu_device,
+    BackendKind, ClassifierOptions, DEFAULT_PRECISION, DetectorOptions, Head, Image, ImageClassifier, ObjectDetector,
+    Precision, TrainOptions, cpu_device, wgpu_device,
 };
 
 /// Exit statuses: 0 success (also when the reader of stdout closed it early, e.g. `| head`),
@@ -40,7 +41,7 @@ impl fmt::Display for Usage {
 impl std::error::Error for Usage {}
 
 /// An option error as a usage error.
-fn usage(e: impl fmt::Display) -> anyhow::Error {
+pub(crate) fn usage(e: impl fmt::Display) -> anyhow::Error {
     Usage(format!("invalid options: {e}")).into()
 }
 
@@ -71,7 +72,38 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ResizeArg::Crop)]
         resize: ResizeArg,
         #[command(flatten)]
+        explain: ExplainArgs,
+        #[command(flatten)]
         common: Common,
+    },
+    /// Train a classifier head on your own classes: DIR holds one folder of PNG/JPEG images per
+    /// label (DIR/<label>/*.png|jpg). Writes a head file for `classify --head`.
+    Train {
+        /// Where to write the head (safetensors).
+        #[arg(long, value_name = "HEAD")]
+        out: PathBuf,
+        /// Passes over the examples.
+        #[arg(long, default_value_t = TrainOptions::default().epochs)]
+        epochs: usize,
+        /// Adam's learning rate.
+        #[arg(long, default_value_t = TrainOptions::default().learning_rate)]
+        learning_rate: f64,
+        /// Examples per optimiser step.
+        #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+        batch_size: usize,
+        /// Seed of the batch shuffling (the same seed and images give the same head).
+        #[arg(long, default_value_t = TrainOptions::default().seed)]
+        seed: u64,
+        /// Also learn from mirrored and shifted crops of each training image.
+        #[arg(long)]
+        augment: bool,
+        /// Hold this share of each label's images apart (0 ≤ F < 1) and report the accuracy on them.
+        #[arg(long, value_name = "F", default_value_t = 0.0)]
+        val_split: f64,
+        #[command(flatten)]
+        model: Model,
+        /// The folder of labelled images.
+        dir: PathBuf,
     },
     /// Detect the 80 COCO object classes in an image (NanoDet-g-416).
     Detect {
@@ -92,25 +124,46 @@ enum Command {
     },
 }
 
+/// Where the network runs and which weights it loads.
 #[derive(Args)]
-struct Common {
+pub(crate) struct Model {
     /// Compute backend.
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     backend: BackendArg,
-    /// Print exactly one JSON object (the schema of the reference compare.py).
-    #[arg(long)]
-    json: bool,
     /// Weights file (safetensors) [default: the model's file under models/ in --precision].
     #[arg(long, conflicts_with = "precision")]
     weights: Option<PathBuf>,
     /// Which stored variant of the weights to load (the network computes in f32 either way).
     #[arg(long, value_enum, default_value_t = PrecisionArg::from(DEFAULT_PRECISION))]
     precision: PrecisionArg,
+}
+
+#[derive(Args)]
+struct Common {
+    #[command(flatten)]
+    model: Model,
+    /// Print exactly one JSON object (the schema of the reference compare.py).
+    #[arg(long)]
+    json: bool,
     /// Run N more times after the first and print warm latency (median and 95th percentile).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_REPEAT as i64))]
     repeat: u32,
     /// The image file.
     image: PathBuf,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// Classify into the classes of this head (made by `sightline train`) instead of ImageNet's.
+    #[arg(long, value_name = "HEAD")]
+    head: Option<PathBuf>,
+    /// Explain the top class: a class-activation map (Grad-CAM) over the image (with --json: an
+    /// "explanation" object).
+    #[arg(long)]
+    explain: bool,
+    /// Write the image with the top class's heat map over it to this PNG/JPEG file.
+    #[arg(long, value_name = "OUT")]
+    explain_png: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,7 +212,7 @@ enum ResizeArg {
     Stretch,
 }
 
-impl Common {
+impl Model {
     fn device(&self) -> Result<(burn::tensor::Device, BackendKind)> {
         Ok(match self.backend {
             BackendArg::Cpu => (cpu_device(), BackendKind::Cpu),
@@ -184,6 +237,14 @@ impl Common {
         load(&bytes).with_context(|| format!("cannot load weights {}", path.display()))
     }
 
+    /// The classifier (EfficientNet-Lite0) on the chosen device.
+    fn classifier(&self, options: ClassifierOptions) -> Result<(ImageClassifier, BackendKind)> {
+        let (device, kind) = self.device()?;
+        Ok((self.load("efficientnet-lite0", |w| ImageClassifier::from_bytes(w, &device, options))?, kind))
+    }
+}
+
+impl Common {
     /// Times `run` `self.repeat` more times; prints median and p95 to stderr.
     fn time_repeats<T>(&self, mut run: impl FnMut() -> Result<T>) -> Result<()> {
         if self.repeat == 0 {
@@ -236,29 +297,77 @@ fn header(common: &Common, image: &DecodedImage, kind: BackendKind, elapsed: Dur
     )
 }
 
-fn classify(options: ClassifierOptions, common: &Common) -> Result<()> {
+fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) -> Result<()> {
     options.validate().map_err(usage)?;
     // The image first: a bad or oversized file costs no model load.
     let image = common.decode()?;
-    let (device, kind) = common.device()?;
-    let classifier = common.load("efficientnet-lite0", |w| ImageClassifier::from_bytes(w, &device, options))?;
-    let (result, elapsed) = run_task(common, &image, |view| classifier.classify(view))?;
-    if common.json {
-        out!("{}", result.to_json());
-        return Ok(());
+    let head = match &explain.head {
+        Some(path) => Some(read_head(path)?),
+        None => None,
+    };
+    let (mut classifier, kind) = common.model.classifier(options)?;
+    if let Some(head) = &head {
+        classifier = classifier.with_head(head);
     }
-    out!("{}:", header(common, &image, kind, elapsed));
-    for c in &result.classes {
-        out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
+    let (result, elapsed) = run_task(common, &image, |view| classifier.classify(view))?;
+    let explanation = if explain.explain || explain.explain_png.is_some() {
+        Some(classifier.explain(&image.view(), None)?)
+    } else {
+        None
+    };
+    if common.json {
+        let mut json = result.to_json();
+        if let (true, Some(e)) = (explain.explain, &explanation) {
+            json["explanation"] = e.to_json();
+        }
+        out!("{json}");
+    } else {
+        out!("{}:", header(common, &image, kind, elapsed));
+        for c in &result.classes {
+            out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
+        }
+        if let (true, Some(e)) = (explain.explain, &explanation) {
+            out!("explanation of {:?} (where the map is ≥ 0.5, over {}x{} cells):", e.label, e.cols, e.rows);
+            for row in e.grid.chunks(e.cols) {
+                let cells: String = row
+                    .iter()
+                    .map(|&v| {
+                        if v >= 0.5 {
+                            '#'
+                        } else if v >= 0.25 {
+                            '+'
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect();
+                out!("  {cells}");
+            }
+        }
+    }
+    if let (Some(path), Some(e)) = (&explain.explain_png, &explanation) {
+        let mut img = image::RgbImage::from_raw(image.width, image.height, image.data)
+            .context("the decoded image has an inconsistent size")?;
+        draw::draw_heatmap(&mut img, e, 0.5);
+        img.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+        if !common.json {
+            out!("wrote {}", path.display());
+        }
     }
     Ok(())
+}
+
+/// Reads a head file made by `sightline train` (on the CPU; `with_head` moves it).
+fn read_head(path: &Path) -> Result<Head> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read head {}", path.display()))?;
+    Head::from_bytes(&bytes, &cpu_device()).with_context(|| format!("cannot load head {}", path.display()))
 }
 
 fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
     options.validate(sightline::Labels::coco().len()).map_err(usage)?;
     let image = common.decode()?;
-    let (device, kind) = common.device()?;
-    let detector = common.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
+    let (device, kind) = common.model.device()?;
+    let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
     let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
     if common.json {
         out!("{}", result.to_json());
@@ -291,12 +400,16 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Classify { top_k, resize, common } => {
+        Command::Classify { top_k, resize, explain, common } => {
             let resize = match resize {
                 ResizeArg::Crop => Resize::CenterCrop,
                 ResizeArg::Stretch => Resize::Stretch,
             };
-            classify(ClassifierOptions::default().with_max_results(top_k).with_resize(resize), &common)
+            classify(ClassifierOptions::default().with_max_results(top_k).with_resize(resize), &explain, &common)
+        }
+        Command::Train { out, epochs, learning_rate, batch_size, seed, augment, val_split, model, dir } => {
+            let options = TrainOptions { epochs, learning_rate, batch_size, seed, ..TrainOptions::default() };
+            train::train(&train::Plan { out, options, augment, val_split, model, dir })
         }
         Command::Detect { score_threshold, iou_threshold, max_results, draw, common } => {
             let options = DetectorOptions::default()

@@ -20,6 +20,7 @@ cargo test --doc
 step "clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --release --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --lib --release --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
 bash scripts/build.sh --test-hooks
 

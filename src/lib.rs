@@ -51,5 +51,5 @@ pub use task::{
     BoundingBox, Category, Classification, ClassifierOptions, ClassifierPatch, Detection, Detections, DetectorOptions,
     DetectorPatch, Explanation, Head, ImageClassifier, Labels, ObjectDetector, coco_index, coco_label, imagenet_label,
 };
-#[cfg(not(target_family = "wasm"))]
-pub use task::{EpochReport, HeadTrainer, TrainOptions, TrainReport};
+#[cfg(feature = "train")]
+pub use task::{EpochReport, HeadTrainer, TrainOptions, TrainPatch, TrainReport, Training};

@@ -22,6 +22,7 @@ export function parseNpy(bytes) {
     .split(",")
     .filter((s) => s.trim())
     .map(Number);
-  const body = u8.slice(start + headerLen);
+  // A fresh copy: `slice` on a Node Buffer is a view into Node's shared pool, not a copy.
+  const body = new Uint8Array(u8.subarray(start + headerLen));
   return { shape, data: new Type(body.buffer, 0, body.byteLength / Type.BYTES_PER_ELEMENT) };
 }

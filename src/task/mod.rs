@@ -10,13 +10,17 @@ mod json;
 mod labels;
 mod options;
 mod readback;
-#[cfg(not(target_family = "wasm"))]
+#[cfg(feature = "train")]
 mod train;
 
 pub use classify::{Category, Classification, ClassifierOptions, Explanation, ImageClassifier};
 pub use detect::{BoundingBox, Detection, Detections, DetectorOptions, ObjectDetector};
 pub use head::Head;
+#[cfg(all(target_family = "wasm", feature = "train"))]
+pub(crate) use head::feature_size;
 pub use labels::{Labels, coco_index, coco_label, imagenet_label};
+#[cfg(feature = "train")]
+pub use options::TrainPatch;
 pub use options::{ClassifierPatch, DetectorPatch};
-#[cfg(not(target_family = "wasm"))]
-pub use train::{EpochReport, HeadTrainer, TrainOptions, TrainReport};
+#[cfg(feature = "train")]
+pub use train::{EpochReport, HeadTrainer, TrainOptions, TrainReport, Training};

@@ -10,6 +10,8 @@ use serde::de::IgnoredAny;
 use super::classify::ClassifierOptions;
 use super::detect::DetectorOptions;
 use super::labels::Labels;
+#[cfg(feature = "train")]
+use super::train::TrainOptions;
 use crate::error::{Error, Result};
 use crate::preprocess::Resize;
 
@@ -38,6 +40,41 @@ pub struct DetectorPatch {
     category_denylist: Option<Vec<String>>,
     #[serde(flatten)]
     unknown: BTreeMap<String, IgnoredAny>,
+}
+
+#[cfg(feature = "train")]
+/// A partial [`TrainOptions`] from JS: `{ epochs?, learningRate?, batchSize?, weightDecay?, seed? }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainPatch {
+    epochs: Option<usize>,
+    learning_rate: Option<f64>,
+    batch_size: Option<usize>,
+    weight_decay: Option<f32>,
+    seed: Option<u64>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+#[cfg(feature = "train")]
+impl TrainPatch {
+    /// The option names this patch accepts.
+    pub const KEYS: [&str; 5] = ["batchSize", "epochs", "learningRate", "seed", "weightDecay"];
+
+    /// The default options with this patch applied, validated.
+    pub fn apply(self) -> Result<TrainOptions> {
+        no_unknown(&self.unknown, "training", &Self::KEYS)?;
+        let d = TrainOptions::default();
+        let options = TrainOptions {
+            epochs: self.epochs.unwrap_or(d.epochs),
+            learning_rate: self.learning_rate.unwrap_or(d.learning_rate),
+            batch_size: self.batch_size.unwrap_or(d.batch_size),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            seed: self.seed.unwrap_or(d.seed),
+        };
+        options.validate()?;
+        Ok(options)
+    }
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).

@@ -5,12 +5,11 @@
 //! generator, so a seed and the same examples give the same head.
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Initializer, LinearConfig};
-use burn::optim::AdamConfig;
-use burn::optim::GradientsParams;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 
 use super::head::{Head, feature_size};
@@ -142,6 +141,17 @@ impl HeadTrainer {
     /// Trains a head on every example; `on_epoch` hears of each epoch as it ends. Needs at least
     /// two labels, each with an example (`InvalidOptions` otherwise).
     pub fn train(&self, options: &TrainOptions, mut on_epoch: impl FnMut(&EpochReport)) -> Result<(Head, TrainReport)> {
+        let mut run = self.start(options)?;
+        while let Some(epoch) = run.step()? {
+            on_epoch(&epoch);
+        }
+        run.finish()
+    }
+
+    /// Starts training, one epoch per [`Training::step`] (so that a caller can report progress
+    /// or let a page breathe between epochs). The examples are copied: the trainer may change
+    /// meanwhile.
+    pub fn start(&self, options: &TrainOptions) -> Result<Training> {
         options.validate()?;
         if self.labels.len() < 2 {
             return Err(Error::invalid_options(format!(
@@ -154,57 +164,100 @@ impl HeadTrainer {
         }
         let labels = Labels::new(self.labels.clone())?;
         let (features, classes) = (feature_size(), labels.len());
-        let samples: Vec<(&[f32], i64)> = self
-            .examples
-            .iter()
-            .enumerate()
-            .flat_map(|(label, list)| list.iter().map(move |e| (e.as_slice(), label as i64)))
-            .collect();
-
-        let device = cpu_device().autodiff();
-        let mut model = LinearConfig::new(features, classes).with_initializer(Initializer::Zeros).init(&device);
-        let mut optimizer =
-            AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(options.weight_decay))).init();
-        let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let batch = |ids: &[usize]| {
-            let x: Vec<f32> = ids.iter().flat_map(|&i| samples[i].0.iter().copied()).collect();
-            let y: Vec<i64> = ids.iter().map(|&i| samples[i].1).collect();
-            let x = Tensor::<2>::from_data(TensorData::new(x, [ids.len(), features]), &device);
-            let y = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [ids.len()]), &device);
-            (x, y)
-        };
-        let mut rng = SplitMix64(options.seed);
-        let mut order: Vec<usize> = (0..samples.len()).collect();
-        let mut report = TrainReport { loss: Vec::with_capacity(options.epochs), train_accuracy: 0.0 };
-        for epoch in 1..=options.epochs {
-            rng.shuffle(&mut order);
-            let (mut loss_sum, mut right) = (0.0f64, 0usize);
-            for ids in order.chunks(options.batch_size) {
-                let (x, y) = batch(ids);
-                let logits = model.forward(x);
-                let loss = loss_fn.forward(logits.clone(), y.clone());
-                right += correct(logits, y)?;
-                loss_sum += f64::from(scalar(loss.clone())?) * ids.len() as f64;
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = optimizer.step(options.learning_rate, model, grads);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for (label, list) in self.examples.iter().enumerate() {
+            for e in list {
+                x.extend_from_slice(e);
+                y.push(label as i64);
             }
-            let epoch_report = EpochReport {
-                epoch,
-                loss: (loss_sum / samples.len() as f64) as f32,
-                accuracy: right as f32 / samples.len() as f32,
-            };
-            if !epoch_report.loss.is_finite() {
-                return Err(Error::invalid_options(format!(
-                    "training diverged at epoch {epoch} (the loss is not finite): lower learningRate"
-                )));
-            }
-            report.loss.push(epoch_report.loss);
-            on_epoch(&epoch_report);
         }
-        let model = model.valid();
-        let all: Vec<usize> = (0..samples.len()).collect();
-        let (x, y) = batch(&all);
-        report.train_accuracy = correct(model.forward(x), y)? as f32 / samples.len() as f32;
+        let device = cpu_device().autodiff();
+        let model = LinearConfig::new(features, classes).with_initializer(Initializer::Zeros).init(&device);
+        let optimizer = AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(options.weight_decay))).init();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        Ok(Training {
+            options: options.clone(),
+            labels,
+            order: (0..y.len()).collect(),
+            x,
+            y,
+            device,
+            model,
+            optimizer,
+            loss_fn,
+            rng: SplitMix64(options.seed),
+            loss: Vec::with_capacity(options.epochs),
+        })
+    }
+}
+
+/// A training run in progress (see [`HeadTrainer::start`]).
+pub struct Training {
+    options: TrainOptions,
+    labels: Labels,
+    /// `[examples, features]` row-major, and the label of each example.
+    x: Vec<f32>,
+    y: Vec<i64>,
+    order: Vec<usize>,
+    device: Device,
+    model: Linear,
+    optimizer: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    rng: SplitMix64,
+    loss: Vec<f32>,
+}
+
+impl Training {
+    /// Examples `ids` as a batch on the autodiff device.
+    fn batch(&self, ids: &[usize]) -> (Tensor<2>, Tensor<1, Int>) {
+        let features = feature_size();
+        let x: Vec<f32> = ids.iter().flat_map(|&i| self.x[i * features..(i + 1) * features].iter().copied()).collect();
+        let y: Vec<i64> = ids.iter().map(|&i| self.y[i]).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(x, [ids.len(), features]), &self.device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [ids.len()]), &self.device);
+        (x, y)
+    }
+
+    /// Runs the next epoch; `None` once every epoch has run.
+    pub fn step(&mut self) -> Result<Option<EpochReport>> {
+        let epoch = self.loss.len() + 1;
+        if epoch > self.options.epochs {
+            return Ok(None);
+        }
+        let mut order = std::mem::take(&mut self.order);
+        self.rng.shuffle(&mut order);
+        let (mut loss_sum, mut right) = (0.0f64, 0usize);
+        for ids in order.chunks(self.options.batch_size) {
+            let (x, y) = self.batch(ids);
+            let logits = self.model.forward(x);
+            let loss = self.loss_fn.forward(logits.clone(), y.clone());
+            right += correct(logits, y)?;
+            loss_sum += f64::from(scalar(loss.clone())?) * ids.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+            let model = self.model.clone();
+            self.model = self.optimizer.step(self.options.learning_rate, model, grads);
+        }
+        self.order = order;
+        let n = self.y.len();
+        let report = EpochReport { epoch, loss: (loss_sum / n as f64) as f32, accuracy: right as f32 / n as f32 };
+        if !report.loss.is_finite() {
+            return Err(Error::invalid_options(format!(
+                "training diverged at epoch {epoch} (the loss is not finite): lower learningRate"
+            )));
+        }
+        self.loss.push(report.loss);
+        Ok(Some(report))
+    }
+
+    /// The trained head (on the CPU device) and the report; runs any epochs left first.
+    pub fn finish(mut self) -> Result<(Head, TrainReport)> {
+        while self.step()?.is_some() {}
+        let (features, classes) = (feature_size(), self.labels.len());
+        let model = self.model.valid();
+        let all: Vec<usize> = (0..self.y.len()).collect();
+        let (x, y) = self.batch(&all);
+        let train_accuracy = correct(model.forward(x), y)? as f32 / self.y.len() as f32;
         // burn's [in, out] weight → the head's [out, in].
         let weight_in_out = values(model.weight.val().into_data())?;
         let mut weight = vec![0.0f32; weight_in_out.len()];
@@ -217,7 +270,8 @@ impl HeadTrainer {
             Some(b) => values(b.val().into_data())?,
             None => vec![0.0; classes],
         };
-        Ok((Head::new(labels, weight, bias, &cpu_device())?, report))
+        let head = Head::new(self.labels, weight, bias, &cpu_device())?;
+        Ok((head, TrainReport { loss: self.loss, train_accuracy }))
     }
 }
 

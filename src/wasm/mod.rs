@@ -14,8 +14,10 @@ use crate::error::{Error, ErrorKind};
 use crate::image::Image;
 use crate::model::{DEFAULT_PRECISION, Precision};
 use crate::task::{
-    ClassifierOptions, ClassifierPatch, DetectorOptions, DetectorPatch, ImageClassifier, Labels, ObjectDetector,
+    ClassifierOptions, ClassifierPatch, DetectorOptions, DetectorPatch, Head, ImageClassifier, Labels, ObjectDetector,
 };
+#[cfg(feature = "train")]
+use crate::task::{HeadTrainer, TrainPatch, Training, feature_size};
 
 thread_local! {
     /// The page's one WebGPU device (the runtime can be initialised only once per page).
@@ -245,6 +247,115 @@ task_class!(
     /// The wasm side of `ObjectDetector` (wrapped by `www/lib/engine.js`).
     Detector, ObjectDetector, detect, detect_async, detector_options, DetectorOptions::default()
 );
+
+/// The classifier's own calls: embeddings, explanations, custom heads.
+#[wasm_bindgen]
+impl Classifier {
+    /// The pooled features of RGBA pixels: 1280 values, or with `augment` 6 × 1280 (the image,
+    /// its mirror image, two shifted crops and their mirrors). Resolves to a `Float32Array`.
+    pub fn embed(&self, rgba: Vec<u8>, width: u32, height: u32, augment: bool) -> js_sys::Promise {
+        let task = self.inner.borrow().clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let image = Image::from_rgba(&rgba, width, height)?;
+            let features = task.embed_examples_async(&image, augment).await?.concat();
+            Ok(js_sys::Float32Array::from(features.as_slice()).into())
+        })
+    }
+
+    /// Explains the decision for class `index` (default: the top class); resolves to the
+    /// explanation as a JSON string.
+    pub fn explain(&self, rgba: Vec<u8>, width: u32, height: u32, index: Option<u32>) -> js_sys::Promise {
+        let task = self.inner.borrow().clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let image = Image::from_rgba(&rgba, width, height)?;
+            to_json(&task.explain_async(&image, index.map(|i| i as usize)).await?)
+        })
+    }
+
+    /// A classifier with the same backbone (shared, not reloaded) and the head in `head` (a head
+    /// file) in place of the ImageNet layer. This classifier is unchanged.
+    #[wasm_bindgen(js_name = withHead)]
+    pub fn with_head(&self, head: Vec<u8>) -> Result<Classifier, JsValue> {
+        let head = Head::from_bytes(&head, &cpu_device())?;
+        let inner = self.inner.borrow().with_head(&head);
+        Ok(Classifier { inner: RefCell::new(inner), backend: self.backend, hooks: TestHooks::default() })
+    }
+}
+
+/// A head being trained on labelled embeddings, one epoch per `step()` (so that JS can report
+/// progress and yield between epochs). Only in the trainer module (the `train` feature).
+#[cfg(feature = "train")]
+#[wasm_bindgen]
+pub struct HeadTraining {
+    run: Option<Training>,
+    head: Option<Head>,
+}
+
+#[cfg(feature = "train")]
+#[wasm_bindgen]
+impl HeadTraining {
+    /// Starts training on `counts[i]` embeddings of label `labels[i]`, in that order, packed in
+    /// `embeddings` (1280 values each); `options` is `{ epochs?, learningRate?, batchSize?,
+    /// weightDecay?, seed? }`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        labels: Vec<String>,
+        counts: Vec<u32>,
+        embeddings: Vec<f32>,
+        options: JsValue,
+    ) -> Result<HeadTraining, JsValue> {
+        let options = patch::<TrainPatch>(options, "training")?.apply()?;
+        let size = feature_size();
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        if labels.len() != counts.len() || total * size != embeddings.len() {
+            return Err(error(
+                ErrorKind::InvalidOptions,
+                format!(
+                    "{} labels, {} counts and {} values do not match",
+                    labels.len(),
+                    counts.len(),
+                    embeddings.len()
+                ),
+            ));
+        }
+        let mut trainer = HeadTrainer::new();
+        let mut chunks = embeddings.chunks_exact(size);
+        for (label, &count) in labels.iter().zip(&counts) {
+            if count == 0 {
+                return Err(error(ErrorKind::InvalidOptions, format!("label {label:?} has no examples")));
+            }
+            for chunk in chunks.by_ref().take(count as usize) {
+                trainer.add_example(label, chunk.to_vec())?;
+            }
+        }
+        Ok(HeadTraining { run: Some(trainer.start(&options)?), head: None })
+    }
+
+    /// Runs the next epoch; resolves its report (`{ epoch, loss, accuracy }`) as JSON, or
+    /// `undefined` once every epoch has run.
+    pub fn step(&mut self) -> Result<Option<String>, JsValue> {
+        let Some(run) = self.run.as_mut() else { return Ok(None) };
+        match run.step()? {
+            Some(epoch) => Ok(to_json(&epoch)?.as_string()),
+            None => Ok(None),
+        }
+    }
+
+    /// Ends training; the report (`{ loss, trainAccuracy }`) as JSON.
+    pub fn finish(&mut self) -> Result<String, JsValue> {
+        let run = self.run.take().ok_or_else(|| error(ErrorKind::InvalidOptions, "this training has finished"))?;
+        let (head, report) = run.finish()?;
+        self.head = Some(head);
+        Ok(to_json(&report)?.as_string().unwrap_or_default())
+    }
+
+    /// The trained head as a head file (after `finish()`).
+    #[wasm_bindgen(js_name = headBytes)]
+    pub fn head_bytes(&self) -> Result<Vec<u8>, JsValue> {
+        let head = self.head.as_ref().ok_or_else(|| error(ErrorKind::InvalidOptions, "train first"))?;
+        Ok(head.to_bytes()?)
+    }
+}
 
 /// Fault injection for the browser tests, compiled only with the `test-hooks` feature: the
 /// option `testPanic: "now"` panics inside `setOptions`, `testPanic: "next"` inside the next

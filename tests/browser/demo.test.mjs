@@ -144,3 +144,58 @@ test("in detect mode, a fake webcam showing dog.jpg gets boxes labelled dog and 
     await browser.close();
   }
 });
+
+test("Teach mode: examples from two pictures, Train, then the demo classifies with the new classes; Explain draws a heat map", { timeout: 600_000 }, async () => {
+  const browser = await launch();
+  try {
+    const h = await openPage(browser, `${base}/www/demo/?backend=cpu`);
+    const { page } = h;
+    await page.waitForFunction(() => document.getElementById("status").dataset.state === "ready", null, { timeout: 300_000 });
+    const frames = () => page.$eval("#stats", (e) => Number(e.dataset.frames));
+    const pick = async (file) => {
+      const before = await frames();
+      await page.setInputFiles("#file", join(ROOT, "tests/fixtures/images", file));
+      await page.waitForFunction((n) => Number(document.getElementById("stats").dataset.frames) > n, before, { timeout: 120_000 });
+    };
+    await page.click("#teach summary");
+    const press = async (row) => {
+      const button = page.locator("#teach-classes li").nth(row).locator("button");
+      const count = page.locator("#teach-classes li").nth(row).locator(".count");
+      const before = await count.textContent();
+      await button.dispatchEvent("pointerdown");
+      await button.dispatchEvent("pointerup");
+      await page.waitForFunction(([r, b]) => document.querySelectorAll("#teach-classes .count")[r].textContent !== b, [row, before]);
+    };
+    await page.fill("#teach-classes li:nth-child(1) input", "mug");
+    await page.dispatchEvent("#teach-classes li:nth-child(1) input", "change");
+    await page.fill("#teach-classes li:nth-child(2) input", "cat");
+    await page.dispatchEvent("#teach-classes li:nth-child(2) input", "change");
+    await pick("coffee.png");
+    await press(0);
+    await pick("chelsea.png");
+    await press(1);
+    assert.deepEqual(await page.$$eval("#teach-classes .count", (e) => e.map((x) => x.textContent)), ["6 examples", "6 examples"]);
+    await page.click("#teach-train");
+    await page.waitForFunction(() => /Trained on|Error/.test(document.getElementById("teach-status").textContent), null, { timeout: 120_000 });
+    assert.match(await page.textContent("#teach-status"), /Trained on mug \(6\), cat \(6\) in \d+ ms: loss [\d.]+, training accuracy 100 %/);
+    // The picture on screen (chelsea) is now classified with the new classes.
+    await page.waitForFunction(() => document.getElementById("result").dataset.top1 === "cat", null, { timeout: 120_000 });
+    await pick("coffee.png");
+    assert.equal(await page.$eval("#result", (e) => e.dataset.top1), "mug");
+    assert.equal(await page.$eval("#teach-use", (e) => e.checked && !e.disabled), true);
+    // Explain: the heat map covers the crop region of the overlay (viridis colours, not transparent).
+    await page.check("#explain");
+    await page.waitForFunction(() => {
+      const c = document.getElementById("overlay");
+      const d = c.getContext("2d").getImageData(Math.floor(c.width / 2), Math.floor(c.height / 3), 1, 1).data;
+      return d[3] > 0;
+    }, null, { timeout: 120_000 });
+    // Back to ImageNet.
+    await page.uncheck("#teach-use");
+    await page.waitForFunction(() => document.getElementById("result").dataset.top1 === "espresso", null, { timeout: 120_000 });
+    h.assertClean();
+    await h.close();
+  } finally {
+    await browser.close();
+  }
+});

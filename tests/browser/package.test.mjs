@@ -23,21 +23,29 @@ test("the packed npm package works in a separate app, in its worker, weights fro
   const [{ filename, files, size }] = JSON.parse(packed);
   const names = files.map((f) => f.path);
   // Only the default (f16) weights ship. Issue 11's bound is 15 MB, which f16 weights alone
-  // exceed (15.6 MB gzip; README "Weights"); this guards against growth past today's 17.9 MB.
+  // exceed (15.6 MB gzip; README "Weights"); this guards against growth past today's 20.8 MB
+  // (17.9 MB before the trainer module, which adds ≈2.8 MB gzip).
   console.log(`npm pack: ${(size / 1e6).toFixed(2)} MB packed`);
   assert.deepEqual(names.filter((n) => n.endsWith(".safetensors")).sort(), [
     "models/efficientnet-lite0.f16.safetensors",
     "models/nanodet-g-416.f16.safetensors",
   ]);
-  assert.ok(size <= 18.5e6, `the tarball is ${size} bytes`);
+  assert.ok(size <= 21.3e6, `the tarball is ${size} bytes`);
   // The runtime's budget (issue 11; README "Runtime size"). This is the test build, whose
   // fault-injection hooks add ≈1 KB to the shipped module.
   const wasm = readFileSync(join(ROOT, "pkg/sightline_bg.wasm"));
   const brotli = brotliCompressSync(wasm, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
   console.log(`wasm module: ${(wasm.length / 1e6).toFixed(2)} MB raw, ${(brotli / 1e6).toFixed(3)} MB brotli`);
-  assert.ok(brotli <= 1.5e6, `the wasm module is ${brotli} bytes brotli (budget 1,500,000)`);
+  // 1.5 MB until embeddings, explanations and custom heads joined the runtime (+≈10 KB; README
+  // "Runtime size"); training itself is in the trainer module.
+  assert.ok(brotli <= 1.51e6, `the wasm module is ${brotli} bytes brotli (budget 1,510,000)`);
+  // The trainer module, loaded only by pages that train (README "Teach and explain").
+  const train = readFileSync(join(ROOT, "pkg/sightline_train_bg.wasm"));
+  const trainBrotli = brotliCompressSync(train, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+  console.log(`trainer module: ${(train.length / 1e6).toFixed(2)} MB raw, ${(trainBrotli / 1e6).toFixed(3)} MB brotli`);
   for (const must of ["www/lib/sightline.js", "www/lib/sightline.worker.js", "www/lib/engine.js", "www/lib/sightline.d.ts",
-    "pkg/sightline_bg.wasm", "pkg/sightline.js", "models/efficientnet-lite0.f16.safetensors", "models/efficientnet-lite0.LICENSE",
+    "pkg/sightline_bg.wasm", "pkg/sightline.js", "pkg/sightline_train_bg.wasm", "pkg/sightline_train.js",
+    "models/efficientnet-lite0.f16.safetensors", "models/efficientnet-lite0.LICENSE",
     "LICENSE"]) {
     assert.ok(names.includes(must), `package lacks ${must}`);
   }
@@ -52,7 +60,14 @@ test("the packed npm package works in a separate app, in its worker, weights fro
       const img = new Image(); img.src = "coffee.png"; await img.decode();
       // Defaults only: the model runs in the package's module worker.
       const c = await ImageClassifier.create();
-      window.result = await c.classify(img);
+      const result = await c.classify(img);
+      // Training loads the trainer module from the package, on first use only.
+      const trainer = await c.createTrainer();
+      await trainer.addExample(img, "coffee");
+      await trainer.addExample({ data: new Uint8Array(64 * 64 * 4).fill(200), width: 64, height: 64 }, "grey");
+      const report = await trainer.train({ epochs: 5 });
+      const mine = await trainer.classifier();
+      window.result = { ...result, trained: report.trainAccuracy, mine: (await mine.classify(img)).classes[0].label };
     </script>`,
   );
   ({ server } = await startServer(app));
@@ -65,6 +80,8 @@ test("the packed npm package works in a separate app, in its worker, weights fro
   await h.page.waitForFunction(() => window.result, null, { timeout: 120_000 });
   const result = await h.page.evaluate(() => window.result);
   assert.equal(result.classes[0].label, "espresso");
+  assert.deepEqual([result.trained, result.mine], [1, "coffee"]);
+  assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/pkg/sightline_train_bg.wasm`), requests.join("\n"));
   assert.equal(h.page.workers().length, 1, "the model runs in the package's module worker");
   assert.ok(requests.some((u) => u === `${base}/node_modules/sightline/models/efficientnet-lite0.f16.safetensors`), requests.join("\n"));
   assert.ok(requests.every((u) => u.startsWith(base)), `only the app's own origin is contacted:\n${requests.join("\n")}`);

@@ -1,5 +1,5 @@
 // The demo page: webcam or image → classifier and/or detector → results drawn over the picture.
-import { ImageClassifier, ObjectDetector, drawDetections } from "../lib/sightline.js";
+import { ImageClassifier, ObjectDetector, drawDetections, drawHeatmap } from "../lib/sightline.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -19,6 +19,20 @@ let generation = 0;
 /** The latest classes in "both" mode (classification runs beside the detector's watch). */
 let latestClasses = null;
 let classifying = false;
+/** Explain mode: the latest heat map, refreshed beside the live results. */
+let latestExplanation = null;
+let explaining = false;
+/** Teach mode: the trainer (on the current classifier) and the classifier over the user's classes. */
+let trainer = null;
+let custom = null;
+let useCustom = false;
+/** The head file of `custom` (trained here or imported), for "Export head". */
+let customHead = null;
+
+/** The classifier in use: the user's classes when chosen and trained, else ImageNet. */
+function classifier() {
+  return useCustom && custom ? custom : tasks.classifier;
+}
 
 function setStatus(text, state = "ready") {
   if (state !== "loading") $("load-progress").hidden = true;
@@ -94,6 +108,7 @@ async function load() {
       const current = tasks[kind];
       if (current && current.requested !== backend) {
         tasks[kind] = null;
+        if (kind === "classifier") await forgetTeaching("the backend changed: teach your classes again");
         await current.close();
         countOpen(-1);
       }
@@ -176,6 +191,7 @@ function show(width, height, classes, detections, ms, running, info) {
   overlay.width = width;
   overlay.height = height;
   ctx.clearRect(0, 0, width, height);
+  if (explainOn() && latestExplanation && classes) drawHeatmap(ctx, latestExplanation, { alpha: 0.45 });
   if (detections) drawDetections(ctx, detections);
   if (classes) drawClasses(classes, width, height);
   listResults(classes, detections);
@@ -187,7 +203,8 @@ function show(width, height, classes, detections, ms, running, info) {
 async function processStill() {
   try {
     const start = performance.now();
-    const c = tasks.classifier && mode !== "detect" ? await tasks.classifier.classify(still) : null;
+    const c = tasks.classifier && mode !== "detect" ? await classifier().classify(still) : null;
+    latestExplanation = c && explainOn() ? await classifier().explain(still) : null;
     const d = tasks.detector && mode !== "classify" ? await tasks.detector.detect(still) : null;
     show(still.naturalWidth, still.naturalHeight, c?.classes, d?.detections, performance.now() - start, (c ?? d).backend);
   } catch (e) {
@@ -203,9 +220,22 @@ function startWatching() {
   const onError = (e) => showMessage(`${e.name}: ${e.message}`);
   const size = () => [video.videoWidth, video.videoHeight];
   if (mode === "classify") {
-    watcher = tasks.classifier.watch(video, (r, info) => show(...size(), r.classes, null, info.inferenceMs, r.backend, info), {
-      onError,
-    });
+    const active = classifier();
+    latestExplanation = null;
+    watcher = active.watch(
+      video,
+      (r, info) => {
+        if (explainOn() && !explaining) {
+          explaining = true;
+          active
+            .explain(video)
+            .then((e) => (latestExplanation = e), onError)
+            .finally(() => (explaining = false));
+        }
+        show(...size(), r.classes, null, info.inferenceMs, r.backend, info);
+      },
+      { onError },
+    );
     return;
   }
   latestClasses = null;
@@ -214,7 +244,7 @@ function startWatching() {
     (r, info) => {
       if (mode === "both" && !classifying) {
         classifying = true;
-        tasks.classifier
+        classifier()
           .classify(video)
           .then((c) => (latestClasses = c.classes), onError)
           .finally(() => (classifying = false));
@@ -298,6 +328,166 @@ async function applyDetectorOptions() {
     showMessage(`${e.name}: ${e.message}`);
   }
 }
+
+function explainOn() {
+  return $("explain").checked && mode !== "detect";
+}
+
+// ---- Teach mode ------------------------------------------------------------------------------
+
+const MAX_CLASSES = 5;
+
+function teachStatus(text) {
+  $("teach-status").textContent = text;
+}
+
+/** The class rows: a name field, a capture button and the example count. */
+function addClassRow(name) {
+  const list = $("teach-classes");
+  if (list.children.length >= MAX_CLASSES) return;
+  const li = document.createElement("li");
+  const input = Object.assign(document.createElement("input"), { value: name, maxLength: 100, ariaLabel: "class name" });
+  const button = Object.assign(document.createElement("button"), { textContent: "Hold to capture" });
+  const count = Object.assign(document.createElement("span"), { className: "count", textContent: "0 examples" });
+  input.addEventListener("change", () => renameClass(input));
+  input.dataset.label = name;
+  let holding = false;
+  const capture = async () => {
+    holding = true;
+    do {
+      await captureExample(input.dataset.label, count);
+      await new Promise((r) => setTimeout(r, 120));
+    } while (holding && stream);
+  };
+  button.addEventListener("pointerdown", capture);
+  for (const end of ["pointerup", "pointerleave", "pointercancel"]) button.addEventListener(end, () => (holding = false));
+  li.append(input, " ", button, " ", count);
+  list.append(li);
+  $("teach-add").disabled = list.children.length >= MAX_CLASSES;
+}
+
+/** A renamed class keeps nothing: its old examples go (labels are the names). */
+function renameClass(input) {
+  const old = input.dataset.label;
+  const name = input.value.trim() || old;
+  input.value = name;
+  if (name === old) return; // e.g. the change event a blur fires after an edit already taken
+  trainer?.removeLabel(old);
+  input.dataset.label = name;
+  input.parentElement.querySelector(".count").textContent = "0 examples";
+  updateTeachButtons();
+}
+
+async function captureExample(label, countEl) {
+  const source = stream ? video : still.hidden ? null : still;
+  if (!source || !tasks.classifier) {
+    teachStatus("Start the camera or pick an image first.");
+    return;
+  }
+  try {
+    trainer ??= await tasks.classifier.createTrainer();
+    const n = await trainer.addExample(source, label, { augment: $("teach-augment").checked });
+    countEl.textContent = `${n} examples`;
+    teachStatus("");
+  } catch (e) {
+    teachStatus(`${e.name}: ${e.message}`);
+  }
+  updateTeachButtons();
+}
+
+function updateTeachButtons() {
+  $("teach-train").disabled = !trainer || trainer.labels.length < 2;
+  $("teach-use").disabled = !custom;
+  $("teach-export").disabled = !custom;
+}
+
+async function train() {
+  const bar = $("teach-progress");
+  bar.hidden = false;
+  const epochs = 50;
+  try {
+    const start = performance.now();
+    const report = await trainer.train({ epochs, onProgress: (e) => (bar.value = e.epoch / epochs) });
+    await useClassifier(await trainer.classifier());
+    customHead = await trainer.exportHead();
+    teachStatus(
+      `Trained on ${trainer.labels.map((l) => `${l} (${trainer.count(l)})`).join(", ")} in ` +
+        `${(performance.now() - start).toFixed(0)} ms: loss ${report.loss.at(-1).toFixed(3)}, ` +
+        `training accuracy ${(report.trainAccuracy * 100).toFixed(0)} %.`,
+    );
+  } catch (e) {
+    teachStatus(`${e.name}: ${e.message}`);
+  } finally {
+    bar.hidden = true;
+  }
+}
+
+/** Switches to a classifier over the user's classes (closing the previous one). */
+async function useClassifier(next) {
+  const previous = custom;
+  custom = next;
+  useCustom = true;
+  $("teach-use").checked = true;
+  await previous?.close();
+  updateTeachButtons();
+  startWatchingOrRedraw();
+}
+
+function startWatchingOrRedraw() {
+  if (stream) startWatching();
+  else if (!still.hidden && ready()) processStill();
+}
+
+async function forgetTeaching(why) {
+  trainer = null;
+  const previous = custom;
+  custom = null;
+  customHead = null;
+  useCustom = false;
+  $("teach-use").checked = false;
+  await previous?.close();
+  for (const count of document.querySelectorAll("#teach-classes .count")) count.textContent = "0 examples";
+  if (why) teachStatus(why);
+  updateTeachButtons();
+}
+
+async function exportHead() {
+  const bytes = customHead;
+  if (!bytes) return;
+  const a = Object.assign(document.createElement("a"), {
+    href: URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" })),
+    download: "sightline-head.safetensors",
+  });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+async function importHead(file) {
+  if (!file) return;
+  try {
+    const head = new Uint8Array(await file.arrayBuffer());
+    const next = await ImageClassifier.create({ backend, head });
+    await useClassifier(next);
+    customHead = head;
+    teachStatus(`Imported a head for ${(await next.classify({ data: new Uint8Array(4), width: 1, height: 1 })).classes.length} classes.`);
+  } catch (e) {
+    teachStatus(`${e.name}: ${e.message}`);
+  }
+}
+
+for (const name of ["class 1", "class 2"]) addClassRow(name);
+$("teach-add").addEventListener("click", () => addClassRow(`class ${$("teach-classes").children.length + 1}`));
+$("teach-train").addEventListener("click", train);
+$("teach-use").addEventListener("change", (e) => {
+  useCustom = e.target.checked;
+  startWatchingOrRedraw();
+});
+$("teach-export").addEventListener("click", exportHead);
+$("teach-import").addEventListener("change", (e) => importHead(e.target.files[0]));
+$("explain").addEventListener("change", () => {
+  latestExplanation = null;
+  startWatchingOrRedraw();
+});
 
 $("camera-start").addEventListener("click", startCamera);
 $("camera-stop").addEventListener("click", stopCamera);

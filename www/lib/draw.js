@@ -43,3 +43,46 @@ export function drawDetections(ctx, detections, style = {}) {
   }
   ctx.restore();
 }
+
+/** Viridis (matplotlib's perceptually uniform colour map) at nine even stops, as RGB. */
+const VIRIDIS = [
+  [68, 1, 84], [71, 45, 123], [59, 82, 139], [44, 114, 142], [33, 145, 140],
+  [40, 174, 128], [94, 201, 98], [173, 220, 48], [253, 231, 37],
+];
+
+/** The colour map's RGB at `v` (0–1). */
+function viridis(v) {
+  const t = Math.min(1, Math.max(0, v)) * (VIRIDIS.length - 1);
+  const i = Math.min(VIRIDIS.length - 2, Math.floor(t));
+  const f = t - i;
+  return VIRIDIS[i].map((c, k) => Math.round(c * (1 - f) + VIRIDIS[i + 1][k] * f));
+}
+
+/**
+ * Draws an explanation (`classifier.explain()`) over the image on a 2D canvas: the heat map's
+ * cells in a perceptual colour map, smoothly upsampled by the canvas onto the region they cover.
+ * Pass `sourceWidth` / `sourceHeight` when the canvas is not the source's size.
+ * @param {CanvasRenderingContext2D|OffscreenCanvasRenderingContext2D} ctx
+ * @param {{ rows: number, cols: number, grid: ArrayLike<number>, box: {x: number, y: number, width: number, height: number} }} explanation
+ * @param {{ alpha?: number, sourceWidth?: number, sourceHeight?: number }} [options]
+ */
+export function drawHeatmap(ctx, explanation, options = {}) {
+  const { rows, cols, grid, box } = explanation;
+  const { width, height } = ctx.canvas;
+  const sx = options.sourceWidth ? width / options.sourceWidth : 1;
+  const sy = options.sourceHeight ? height / options.sourceHeight : 1;
+  const cells = new ImageData(cols, rows);
+  for (let i = 0; i < rows * cols; i++) {
+    cells.data.set([...viridis(grid[i]), 255], 4 * i);
+  }
+  const small = typeof OffscreenCanvas !== "undefined" ? new OffscreenCanvas(cols, rows) : document.createElement("canvas");
+  small.width = cols;
+  small.height = rows;
+  small.getContext("2d").putImageData(cells, 0, 0);
+  ctx.save();
+  ctx.globalAlpha = options.alpha ?? 0.5;
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(small, box.x * sx, box.y * sy, box.width * sx, box.height * sy);
+  ctx.restore();
+}

@@ -11,6 +11,9 @@ import initWasm, {
   initWebGpu,
   onPanic,
 } from "../../pkg/sightline.js";
+// The trainer module's glue is imported statically (a dynamic import would make bundlers split the
+// worker, which Vite 7 refuses by default); its wasm is fetched only on the first training.
+import initTrainer, { HeadTraining, onPanic as onTrainerPanic } from "../../pkg/sightline_train.js";
 import { FILES } from "../../pkg/integrity.js";
 import {
   BackendUnavailableError,
@@ -26,6 +29,11 @@ import { corsError } from "./frames.js";
 
 /** The package's own files (weights ship with the package, never from a CDN). */
 const DEFAULT_WASM = new URL("../../pkg/sightline_bg.wasm", import.meta.url).href;
+/**
+ * The trainer module: the same crate built with burn's autodiff and optimizers, loaded only when a
+ * page trains a head (the runtime every page loads stays without them).
+ */
+const TRAIN_WASM = new URL("../../pkg/sightline_train_bg.wasm", import.meta.url).href;
 
 /**
  * What each task needs: its wasm class, the weights the package ships (by precision; each URL is
@@ -55,7 +63,13 @@ const ADAPTER_TIMEOUT_MS = 10_000;
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render|\bwarp\b/i;
 
 /** Options the engine handles itself; every other key goes to (and is validated by) Rust. */
-const LOADER_KEYS = ["backend", "model", "wasm", "precision", "cache"];
+const LOADER_KEYS = ["backend", "model", "wasm", "precision", "cache", "head", "backbone"];
+
+/** The largest head file accepted (1000 classes × 1280 f32 weights, plus labels): 6 MB. */
+const MAX_HEAD_BYTES = 6 * 1024 * 1024;
+
+/** Lets the event loop run (messages, rendering) between two training epochs. */
+const breathe = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** `{ adapter, problem }`: the WebGPU adapter, or why there is none. Never throws. */
 async function findAdapter() {
@@ -177,10 +191,15 @@ export class Engine {
   #device = null;
   #deviceLost = null;
   #tasks = new Map();
+  /** What `create` answered, per task (a shared-backbone classifier reports its backbone's backend). */
+  #info = new Map();
   #nextId = 1;
   #reader = new FrameReader();
   #exports = null;
   #panicked = null;
+  /** The trainer module, once loaded (a promise; reset if loading fails), and its panic, if any. */
+  #trainer = null;
+  #trainerCrash = null;
   #onFault;
 
   /**
@@ -227,6 +246,38 @@ export class Engine {
       throw toSightlineError(e);
     });
     return this.#ready;
+  }
+
+  /**
+   * Loads the trainer module once (integrity-checked like the runtime). A panic in it loses only
+   * training (the glue cannot instantiate a module twice): the runtime and its tasks carry on.
+   */
+  #loadTrainer() {
+    if (this.#trainerCrash) {
+      return Promise.reject(
+        new InferenceError(`sightline's trainer module crashed (${this.#trainerCrash}); reload the page to train again`),
+      );
+    }
+    this.#trainer ??= (async () => {
+      const { bytes } = await download(TRAIN_WASM, {
+        what: "the sightline trainer module",
+        sha256: FILES["sightline_train_bg.wasm"]?.sha256,
+        cache: true,
+      });
+      try {
+        await initTrainer({ module_or_path: bytes });
+      } catch (e) {
+        throw new ModelLoadError(`could not compile the sightline trainer module: ${e.message}`, { cause: e });
+      }
+      onTrainerPanic((message) => {
+        this.#trainerCrash = message;
+      });
+      return { HeadTraining };
+    })().catch((e) => {
+      this.#trainer = null;
+      throw toSightlineError(e);
+    });
+    return this.#trainer;
   }
 
   /** `{ adapter, problem }`, asked once per engine. */
@@ -289,7 +340,13 @@ export class Engine {
   async create(kind, options, { onProgress = () => {}, signal } = {}) {
     this.#alive();
     const task = TASKS[kind];
-    const { backend = "auto", model, precision, cache = true, rest } = splitOptions(options);
+    const { backend = "auto", model, precision, cache = true, head, backbone, rest } = splitOptions(options);
+    if (head !== undefined && kind !== "classifier") throw new InvalidOptionsError("only a classifier takes a head");
+    const isHeadUrl = typeof head === "string" || head instanceof URL;
+    if (head !== undefined && !isHeadUrl && !(head instanceof Uint8Array) && !(head instanceof ArrayBuffer)) {
+      throw new InvalidOptionsError("head must be a URL, a string URL, an ArrayBuffer or a Uint8Array");
+    }
+    if (backbone !== undefined) return this.#withHead(backbone, head, rest);
     if (!["auto", "webgpu", "cpu"].includes(backend)) {
       throw new InvalidOptionsError(`backend must be "auto", "webgpu" or "cpu", got ${JSON.stringify(backend)}`);
     }
@@ -346,8 +403,26 @@ export class Engine {
       progress("weights", weights.byteLength, weights.byteLength, false);
     }
     marks.push(performance.now());
+    let headBytes = null;
+    if (head !== undefined) {
+      headBytes = isHeadUrl
+        ? (await download(new URL(String(head)).href, { what: "the head", maxBytes: MAX_HEAD_BYTES, signal })).bytes
+        : head instanceof Uint8Array
+          ? head
+          : new Uint8Array(head);
+    }
     progress("compile", 0, 1);
-    const inner = await wrapAsync(() => task.Wasm.create(weights, choice.backend, rest, precision));
+    let inner = await wrapAsync(() => task.Wasm.create(weights, choice.backend, rest, precision));
+    if (headBytes) {
+      try {
+        const custom = wrap(() => inner.withHead(headBytes));
+        inner.free();
+        inner = custom;
+      } catch (e) {
+        inner.free();
+        throw e;
+      }
+    }
     progress("compile", 1, 1);
     marks.push(performance.now());
     const id = this.#nextId++;
@@ -374,7 +449,35 @@ export class Engine {
       totalMs: marks[5] - marks[0],
       weightsFromCache: weightsCached,
     };
-    return { id, ...choice, precision: inner.precision, timings };
+    const created = { id, ...choice, precision: inner.precision, timings };
+    this.#info.set(id, created);
+    return created;
+  }
+
+  /**
+   * A classifier that shares task `backbone`'s loaded network, with `head` (a head file's bytes)
+   * in place of its classifier layer: nothing is downloaded or rebuilt.
+   */
+  async #withHead(backbone, head, rest) {
+    const base = this.#task(backbone);
+    if (base.kind !== "classifier") throw new InvalidOptionsError("only a classifier shares its backbone");
+    if (!(head instanceof Uint8Array)) throw new InvalidOptionsError("a shared-backbone classifier needs the head's bytes");
+    const start = performance.now();
+    const inner = wrap(() => base.inner.withHead(head));
+    try {
+      wrap(() => inner.setOptions(rest));
+    } catch (e) {
+      inner.free();
+      throw e;
+    }
+    const id = this.#nextId++;
+    this.#tasks.set(id, { inner, kind: "classifier" });
+    const info = this.#info.get(backbone) ?? {};
+    const ms = performance.now() - start;
+    const timings = { wasmMs: 0, deviceMs: 0, weightsMs: 0, buildMs: ms, warmUpMs: 0, totalMs: ms, weightsFromCache: true };
+    const created = { ...info, id, precision: inner.precision, timings };
+    this.#info.set(id, created);
+    return created;
   }
 
   #task(id) {
@@ -384,15 +487,56 @@ export class Engine {
     return task;
   }
 
-  /** Runs task `id` on `frame` (see `frames.js`); resolves to its result. */
-  async run(id, frame) {
+  /**
+   * Runs task `id` on `frame` (see `frames.js`); resolves to its result. `call` picks what to run
+   * (default: the task's own method): `{ op: "embed", augment }` resolves to a Float32Array of
+   * 1280 values per embedding, `{ op: "explain", index }` to an explanation (classifier only).
+   */
+  async run(id, frame, call = null) {
     try {
       const { inner, kind } = this.#task(id);
+      const op = call?.op ?? TASKS[kind].method;
+      if (op !== TASKS[kind].method && kind !== "classifier") throw new InvalidOptionsError(`a ${kind} cannot ${op}`);
       const { data, width, height } = this.#reader.read(frame);
+      if (op === "embed") return await wrapAsync(() => inner.embed(data, width, height, call.augment === true));
+      if (op === "explain") {
+        const explanation = JSON.parse(await wrapAsync(() => inner.explain(data, width, height, call.index ?? undefined)));
+        return { ...explanation, grid: Float32Array.from(explanation.grid) };
+      }
+      if (op !== TASKS[kind].method) throw new InvalidOptionsError(`unknown call ${JSON.stringify(op)}`);
       // Rust hands results over as one JSON string (one crossing, whatever their number).
-      return JSON.parse(await wrapAsync(() => inner[TASKS[kind].method](data, width, height)));
+      return JSON.parse(await wrapAsync(() => inner[op](data, width, height)));
     } finally {
       frame.image?.close();
+    }
+  }
+
+  /**
+   * Trains a head on labelled embeddings (`counts[i]` embeddings of `labels[i]`, packed in
+   * `embeddings`), one epoch at a time, letting the event loop run between epochs;
+   * `onProgress({ epoch, loss, accuracy })` hears of each. Resolves to
+   * `{ loss, trainAccuracy, head }` (`head`: the head file's bytes).
+   */
+  async train({ labels, counts, embeddings, options }, onProgress = () => {}) {
+    this.#alive();
+    const { HeadTraining } = await this.#loadTrainer();
+    const training = wrap(() => new HeadTraining(labels, Uint32Array.from(counts), embeddings, options));
+    try {
+      for (;;) {
+        const epoch = wrap(() => training.step());
+        if (epoch === undefined) break;
+        onProgress(JSON.parse(epoch));
+        await breathe();
+        this.#alive();
+      }
+      const report = JSON.parse(wrap(() => training.finish()));
+      return { ...report, head: wrap(() => training.headBytes()) };
+    } finally {
+      try {
+        training.free();
+      } catch {
+        // The trainer module trapped (a panic): the instance is gone, and the next training loads a new one.
+      }
     }
   }
 
@@ -416,6 +560,7 @@ export class Engine {
   close(id) {
     const task = this.#tasks.get(id);
     this.#tasks.delete(id);
+    this.#info.delete(id);
     if (task && !this.#panicked) task.inner.free();
   }
 }

@@ -35,9 +35,12 @@ const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Options that stay on the page side of the hop (functions and signals cannot cross). */
 function pageSide(options) {
-  const { onProgress, signal, ...rest } = options ?? {};
-  return { rest, onProgress, signal };
+  const { onProgress, signal, share, ...rest } = options ?? {};
+  return { rest, onProgress, signal, share };
 }
+
+/** Training runs without a watchdog timeout of its own: each epoch's progress re-arms the call's. */
+const TRAIN_TIMEOUT_MS = DEFAULT_TIMEOUT_MS;
 
 /** Options a restart re-creates with: test hooks are one-shot actions, not settings. */
 function lasting(options) {
@@ -106,7 +109,9 @@ export class WorkerHost {
 
   #receive(data) {
     if (data.type === "progress") {
-      this.#pending.get(data.id)?.onProgress?.(data.event);
+      const pending = this.#pending.get(data.id);
+      pending?.rearm?.();
+      pending?.onProgress?.(data.event);
       return;
     }
     if (data.type === "fault") {
@@ -129,10 +134,15 @@ export class WorkerHost {
     return new Promise((resolve, reject) => {
       const pending = { resolve, reject, onProgress };
       if (Number.isFinite(timeoutMs)) {
-        pending.timer = setTimeout(() => {
-          const message = `the sightline worker did not answer ${type} within ${Math.round(timeoutMs / 1000)} s`;
-          this.#fault("hang", message);
-        }, timeoutMs);
+        // A call that reports progress is alive: each report restarts its watchdog.
+        pending.rearm = () => {
+          clearTimeout(pending.timer);
+          pending.timer = setTimeout(() => {
+            const message = `the sightline worker did not answer ${type} within ${Math.round(timeoutMs / 1000)} s`;
+            this.#fault("hang", message);
+          }, timeoutMs);
+        };
+        pending.rearm();
       }
       this.#pending.set(id, pending);
       const onAbort = () => this.#worker?.postMessage({ id: 0, type: "abort", target: id });
@@ -219,7 +229,7 @@ export class WorkerHost {
   }
 
   async create(kind, options) {
-    const { rest, onProgress, signal } = pageSide(options);
+    const { rest, onProgress, signal, share } = pageSide(options);
     while (this.#recovering) await this.#recovering;
     if (signal?.aborted) throw abortedError(signal);
     if (!this.#worker) {
@@ -227,11 +237,14 @@ export class WorkerHost {
       this.#restarts = 0;
       this.#start();
     }
+    // Sharing a loaded backbone: by its id in this worker. A restart re-creates the task from
+    // its options alone (a full load, with the head).
+    const backbone = share === undefined ? {} : { backbone: (await this.#ready(share)).remote };
     const handle = this.#nextHandle++;
     const task = { kind, options: rest, remote: null, info: null, failed: null };
     this.#tasks.set(handle, task);
     try {
-      const created = await this.#send("create", { wasm: this.#url, kind, options: rest }, {
+      const created = await this.#send("create", { wasm: this.#url, kind, options: { ...rest, ...backbone } }, {
         timeoutMs: CREATE_TIMEOUT_MS,
         onProgress,
         signal,
@@ -250,7 +263,7 @@ export class WorkerHost {
     return this.#tasks.get(handle)?.info;
   }
 
-  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS, call = null) {
     let task;
     try {
       task = await this.#ready(handle);
@@ -259,11 +272,17 @@ export class WorkerHost {
       throw e;
     }
     try {
-      return await this.#send("run", { task: task.remote, frame }, { transfer: transferables(frame), timeoutMs });
+      return await this.#send("run", { task: task.remote, frame, call }, { transfer: transferables(frame), timeoutMs });
     } finally {
       // Transferred frames are already closed here; one that could not be sent is not.
       release(frame);
     }
+  }
+
+  /** Trains a head in the worker of task `handle` (see `Engine.train`). */
+  async train(handle, payload, onProgress) {
+    await this.#ready(handle);
+    return this.#send("train", { payload }, { transfer: [payload.embeddings.buffer], timeoutMs: TRAIN_TIMEOUT_MS, onProgress });
   }
 
   async setOptions(handle, options) {
@@ -435,9 +454,10 @@ export class PageHost {
   }
 
   async create(kind, options) {
-    const { rest, onProgress, signal } = pageSide(options);
+    const { rest, onProgress, signal, share } = pageSide(options);
     const engine = await this.#ready;
-    const creating = engine.create(kind, rest, { onProgress, signal });
+    const backbone = share === undefined ? {} : { backbone: this.#tasks.get(share)?.remote ?? -1 };
+    const creating = engine.create(kind, { ...rest, ...backbone }, { onProgress, signal });
     let created;
     try {
       created = await this.#settle(creating, CREATE_TIMEOUT_MS);
@@ -454,16 +474,22 @@ export class PageHost {
     return this.#tasks.get(handle)?.info;
   }
 
-  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS) {
+  async run(handle, frame, timeoutMs = DEFAULT_TIMEOUT_MS, call = null) {
     const engine = await this.#ready;
     // The CPU backend answers without ever yielding to the event loop: without this, a loop of
     // frames would be one long task that freezes the page. Each frame is its own task instead.
     await yieldToPage();
     try {
-      return await this.#guard(handle, (task) => engine.run(task.remote, frame), timeoutMs);
+      return await this.#guard(handle, (task) => engine.run(task.remote, frame, call), timeoutMs);
     } finally {
       release(frame);
     }
+  }
+
+  /** Trains a head in the page (one epoch per event-loop task; see `Engine.train`). */
+  async train(handle, payload, onProgress) {
+    const engine = await this.#ready;
+    return this.#guard(handle, () => engine.train(payload, onProgress), Infinity);
   }
 
   async setOptions(handle, options) {

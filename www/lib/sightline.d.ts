@@ -70,7 +70,10 @@ export interface ClassifierOptions {
   resize?: "crop" | "stretch";
 }
 
-export interface ImageClassifierOptions extends CreateOptions, ClassifierOptions {}
+export interface ImageClassifierOptions extends CreateOptions, ClassifierOptions {
+  /** A head file (`trainer.exportHead()` or `sightline train`) to classify into its classes instead of ImageNet's. */
+  head?: ModelSource;
+}
 
 export interface Category {
   /** 0-based ImageNet-1k class index. */
@@ -160,6 +163,64 @@ export declare class ImageClassifier extends VisionTask<ClassifierOptions, Class
   static create(options?: ImageClassifierOptions): Promise<ImageClassifier>;
   /** Classifies one image or video frame; its pixels are read when called. */
   classify(source: ImageSource): Promise<ClassificationResult>;
+  /** The image's 1280 pooled features (before the classifier layer), same preprocessing as `classify`. */
+  embed(source: ImageSource): Promise<Float32Array>;
+  /** The Grad-CAM heat map of class `index` (default: the top class); draw it with `drawHeatmap`. */
+  explain(source: ImageSource, options?: { index?: number }): Promise<Explanation>;
+  /** A trainer for your own classes on this classifier's backbone. */
+  createTrainer(): Promise<Trainer>;
+}
+
+/** Why the classifier decided (`classifier.explain()`). */
+export interface Explanation {
+  /** The class explained. */
+  index: number;
+  label: string;
+  /** Its probability, 0–1. */
+  score: number;
+  /** The region of the source (its pixels) that the grid covers: the centre crop for `resize: "crop"`. */
+  box: BoundingBox;
+  rows: number;
+  cols: number;
+  /** `rows × cols` values in 0–1, row-major from the top left. */
+  grid: Float32Array;
+}
+
+export interface EpochProgress {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+}
+
+export interface TrainOptions {
+  /** Passes over the examples (default 50). */
+  epochs?: number;
+  /** Adam's learning rate (default 0.001). */
+  learningRate?: number;
+  /** Examples per step (default 16). */
+  batchSize?: number;
+  /** L2 penalty (default 1e-4). */
+  weightDecay?: number;
+  /** Seed of the batch shuffling (default 0): the same seed and examples give the same head. */
+  seed?: number;
+  onProgress?: (progress: EpochProgress) => void;
+}
+
+/** Teaches a classifier new classes from a few examples each (`classifier.createTrainer()`). */
+export declare class Trainer {
+  private constructor();
+  /** The labels with examples, in the order first added. */
+  readonly labels: string[];
+  /** Adds `source` as an example of `label` (its embedding; 6 with `augment`); resolves to the label's count. */
+  addExample(source: ImageSource, label: string, options?: { augment?: boolean }): Promise<number>;
+  count(label: string): number;
+  removeLabel(label: string): boolean;
+  /** Trains a head on every example (at least two labels). */
+  train(options?: TrainOptions): Promise<{ loss: number[]; trainAccuracy: number }>;
+  /** A classifier over the trained labels, sharing the loaded backbone. */
+  classifier(): Promise<ImageClassifier>;
+  /** The trained head as a file for `ImageClassifier.create({ head })`. */
+  exportHead(): Promise<Uint8Array>;
 }
 
 export interface DetectorOptions {
@@ -232,6 +293,13 @@ export declare function drawDetections(
   ctx: CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D,
   detections: Detection[],
   style?: DrawStyle,
+): void;
+
+/** Draws an explanation's heat map over the image (smoothly upsampled, a perceptual colour map). */
+export declare function drawHeatmap(
+  ctx: CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D,
+  explanation: Pick<Explanation, "rows" | "cols" | "grid" | "box">,
+  options?: { alpha?: number; sourceWidth?: number; sourceHeight?: number },
 ): void;
 
 /** The colour `drawDetections` uses for a class. */

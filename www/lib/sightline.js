@@ -18,7 +18,7 @@ export {
   SightlineError,
 } from "./errors.js";
 export { MAX_PIXELS, MAX_SIDE } from "./frames.js";
-export { classColor, drawDetections } from "./draw.js";
+export { classColor, drawDetections, drawHeatmap } from "./draw.js";
 
 /**
  * Memory held by sightline's wasm instances (the worker's and/or the page's): `{ wasmBytes }`,
@@ -69,6 +69,7 @@ function clientOptions(options) {
     );
   }
   if ("model" in rest) rest.model = absolute(rest.model);
+  if ("head" in rest) rest.head = absolute(rest.head);
   if ("wasm" in rest) rest.wasm = absolute(rest.wasm);
   return { worker, timeoutMs, engineOptions: rest };
 }
@@ -85,11 +86,15 @@ class Session {
   /** The task's facts as they were when it closed (the host forgets it then). */
   #final = null;
 
-  constructor(host, handle, timeoutMs, what) {
+  /** The engine options it was created with (a derived classifier starts from them). */
+  #options;
+
+  constructor(host, handle, timeoutMs, what, options) {
     this.#host = host;
     this.#handle = handle;
     this.#timeoutMs = timeoutMs;
     this.what = what;
+    this.#options = options;
   }
 
   /** What the host knows of the task: backend, reasons, precision, timings (after a restart, the new ones). */
@@ -101,7 +106,24 @@ class Session {
   static async open(kind, options) {
     const { worker, timeoutMs, engineOptions } = clientOptions(options);
     const host = worker ? WorkerHost.for(engineOptions.wasm) : PageHost.for(engineOptions.wasm);
-    return new Session(host, await host.create(kind, engineOptions), timeoutMs, kind);
+    return new Session(host, await host.create(kind, engineOptions), timeoutMs, kind, engineOptions);
+  }
+
+  /** A classifier on the same host that shares this one's network, with `head` (a head file). */
+  derive(head) {
+    if (this.#closing) return Promise.reject(this.#closedError());
+    return this.#enqueue(async () => {
+      const { onProgress, signal, ...base } = this.#options;
+      const options = { ...base, head };
+      const handle = await this.#host.create("classifier", { ...options, share: this.#handle });
+      return new Session(this.#host, handle, this.#timeoutMs, "classifier", options);
+    });
+  }
+
+  /** Trains a head on the host (see `Engine.train`), in turn with this task's other calls. */
+  train(payload, onProgress) {
+    if (this.#closing) return Promise.reject(this.#closedError());
+    return this.#enqueue(() => this.#host.train(this.#handle, payload, onProgress));
   }
 
   #closedError() {
@@ -120,8 +142,11 @@ class Session {
     });
   }
 
-  /** Snapshots `source` now, then runs the task on it in turn; adds timing and backend. */
-  infer(source) {
+  /**
+   * Snapshots `source` now, then runs the task on it in turn; adds timing and backend. With
+   * `call` (see `Engine.run`), resolves to that call's own result instead.
+   */
+  infer(source, call = null) {
     if (this.#closing) return Promise.reject(this.#closedError());
     let frame;
     try {
@@ -137,7 +162,8 @@ class Session {
         release(ready);
         throw this.#closedError();
       }
-      const result = await this.#host.run(this.#handle, ready, this.#timeoutMs);
+      const result = await this.#host.run(this.#handle, ready, this.#timeoutMs, call);
+      if (call) return result;
       return { ...result, inferenceMs: performance.now() - start, backend: this.info.backend };
     }).finally(() => frame.then(release, () => {}));
   }
@@ -265,6 +291,159 @@ export class ImageClassifier extends VisionTask {
    */
   classify(source) {
     return sessions.get(this).infer(source);
+  }
+
+  /**
+   * The image's 1280 pooled features (EfficientNet-Lite0, before the classifier layer; the same
+   * preprocessing as `classify`), e.g. for similarity search or your own classifier.
+   * @returns {Promise<Float32Array>}
+   */
+  embed(source) {
+    return sessions.get(this).infer(source, { op: "embed", augment: false });
+  }
+
+  /**
+   * Why the classifier decided: the Grad-CAM heat map of class `index` (default: the top class)
+   * on the last 7×7 feature map, ReLU'd and normalised to 0–1, and `box`, the region of the source
+   * (in its pixels) that the grid covers (the centre crop with `resize: "crop"`). Draw it with
+   * `drawHeatmap`.
+   * @param {{ index?: number }} [options]
+   * @returns {Promise<{index: number, label: string, score: number, box: {x: number, y: number, width: number,
+   *   height: number}, rows: number, cols: number, grid: Float32Array}>}
+   */
+  explain(source, options = {}) {
+    try {
+      const { index, ...unknown } = options ?? {};
+      const extra = Object.keys(unknown);
+      if (extra.length) throw new InvalidOptionsError(`unknown explain option ${JSON.stringify(extra[0])} (expected index)`);
+      if (index != null && !(Number.isInteger(index) && index >= 0 && index < 2 ** 32)) {
+        throw new InvalidOptionsError(`index must be a class index (an integer ≥ 0), got ${index}`);
+      }
+      return sessions.get(this).infer(source, { op: "explain", index: index ?? null });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * A trainer for your own classes on this classifier's backbone: add examples, train a head,
+   * then classify with it (`trainer.classifier()`) or save it (`trainer.exportHead()`) and load
+   * it later with `ImageClassifier.create({ head })`.
+   * @returns {Promise<Trainer>}
+   */
+  async createTrainer() {
+    return new Trainer(token, this);
+  }
+}
+
+/** The longest class name, and the most classes a head may have (the same limits as Rust's). */
+const MAX_LABEL_CHARS = 100;
+const MAX_LABELS = 1000;
+/** Values per embedding. */
+const FEATURES = 1280;
+
+/**
+ * Teaches a classifier new classes from a few examples each: it keeps the examples' embeddings
+ * (never the images), trains a linear head on them on the CPU (burn autodiff + Adam, seeded),
+ * and makes classifiers that share the loaded backbone. Create it with
+ * `classifier.createTrainer()`.
+ */
+export class Trainer {
+  #base;
+  /** label → Float32Array embeddings, in the order labels were first added. */
+  #examples = new Map();
+  #head = null;
+
+  constructor(key, classifier) {
+    if (key !== token) throw new TypeError("use classifier.createTrainer()");
+    this.#base = classifier;
+    for (const name of Object.getOwnPropertyNames(Trainer.prototype)) {
+      const { value } = Object.getOwnPropertyDescriptor(Trainer.prototype, name);
+      if (name !== "constructor" && typeof value === "function") this[name] = value.bind(this);
+    }
+  }
+
+  /** The labels with examples, in the order first added. */
+  get labels() {
+    return [...this.#examples.keys()];
+  }
+
+  /** How many examples `label` has (augmented ones included). */
+  count(label) {
+    return this.#examples.get(label)?.length ?? 0;
+  }
+
+  /** Forgets `label` and its examples; whether it had any. */
+  removeLabel(label) {
+    return this.#examples.delete(label);
+  }
+
+  /**
+   * Adds `source` as an example of `label`: its embedding, and with `augment: true` those of its
+   * mirror image and of shifted crops (6 in all). Resolves to the label's example count.
+   * @param {{ augment?: boolean }} [options]
+   */
+  async addExample(source, label, options = {}) {
+    const { augment = false } = options ?? {};
+    if (typeof augment !== "boolean") throw new InvalidOptionsError(`augment must be true or false, got ${JSON.stringify(augment)}`);
+    const chars = typeof label === "string" ? [...label].length : -1;
+    if (chars < 1 || chars > MAX_LABEL_CHARS) {
+      throw new InvalidOptionsError(`a label must be a string of 1 to ${MAX_LABEL_CHARS} characters, got ${JSON.stringify(label)}`);
+    }
+    if (!this.#examples.has(label) && this.#examples.size >= MAX_LABELS) {
+      throw new InvalidOptionsError(`a head has at most ${MAX_LABELS} labels`);
+    }
+    const flat = await sessions.get(this.#base).infer(source, { op: "embed", augment });
+    const list = this.#examples.get(label) ?? [];
+    for (let i = 0; i < flat.length; i += FEATURES) list.push(flat.slice(i, i + FEATURES));
+    this.#examples.set(label, list);
+    return list.length;
+  }
+
+  /**
+   * Trains a head on every example (at least two labels). `onProgress({ epoch, loss, accuracy })`
+   * hears of each epoch. Resolves to `{ loss: number[] (per epoch), trainAccuracy }`.
+   * @param {{ epochs?: number, learningRate?: number, batchSize?: number, weightDecay?: number, seed?: number,
+   *   onProgress?: (epoch: {epoch: number, loss: number, accuracy: number}) => void }} [options]
+   */
+  async train(options = {}) {
+    if (options == null || typeof options !== "object" || Array.isArray(options)) {
+      throw new InvalidOptionsError("options must be an object");
+    }
+    const { onProgress = () => {}, ...rest } = options;
+    if (typeof onProgress !== "function") throw new InvalidOptionsError("onProgress must be a function");
+    const labels = this.labels;
+    const counts = labels.map((l) => this.count(l));
+    const embeddings = new Float32Array(FEATURES * counts.reduce((a, b) => a + b, 0));
+    let at = 0;
+    for (const label of labels) {
+      for (const e of this.#examples.get(label)) {
+        embeddings.set(e, at);
+        at += FEATURES;
+      }
+    }
+    const { head, ...report } = await sessions.get(this.#base).train({ labels, counts, embeddings, options: rest }, onProgress);
+    this.#head = head;
+    return report;
+  }
+
+  /**
+   * A classifier over the trained labels that shares the loaded backbone (nothing is reloaded).
+   * @returns {Promise<ImageClassifier>}
+   */
+  async classifier() {
+    if (!this.#head) throw new InvalidOptionsError("train() first: there is no head yet");
+    return new ImageClassifier(token, await sessions.get(this.#base).derive(this.#head.slice()));
+  }
+
+  /**
+   * The trained head as a file (safetensors: weights, labels and backbone in its header), for
+   * `ImageClassifier.create({ head })`.
+   * @returns {Promise<Uint8Array>}
+   */
+  async exportHead() {
+    if (!this.#head) throw new InvalidOptionsError("train() first: there is no head yet");
+    return this.#head.slice();
   }
 }
 

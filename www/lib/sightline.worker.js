@@ -22,7 +22,8 @@ const handlers = {
     }
   },
   abort: ({ target }) => loads.get(target)?.abort(),
-  run: ({ task, frame }) => engine.run(task, frame),
+  run: ({ task, frame, call }) => engine.run(task, frame, call),
+  train: ({ id, payload }) => engine.train(payload, (event) => self.postMessage({ type: "progress", id, event })),
   setOptions: ({ task, options }) => engine.setOptions(task, options),
   close: ({ task }) => engine?.close(task),
 };

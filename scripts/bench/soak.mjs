@@ -4,8 +4,11 @@
 // backend. Reports crashes (rejected calls), JS heap and wasm memory growth (after a forced GC),
 // and p50/p99 latency of the first and last 1,000 frames. Writes bench-results/soak.json.
 //
-//   node scripts/bench/soak.mjs [--cpu-frames 10000] [--webgpu-frames 100] [--cycles 50]
-//        [--cycle-backends cpu,webgpu] [--out FILE]
+//   node scripts/bench/soak.mjs [--cpu-frames 10000] [--webgpu-frames 100] [--webgpu-minutes M]
+//        [--cycles 50] [--cycle-backends cpu,webgpu] [--out FILE]
+//
+// The WebGPU phase ends after --webgpu-frames frames or --webgpu-minutes minutes, whichever comes
+// first: "as many WebGPU frames as an hour allows" is --webgpu-frames 100000 --webgpu-minutes 60.
 //
 // The moving source: a canvas with coffee.png panned by one pixel a frame (so no two
 // consecutive frames are the same pixels), passed to classify() as a webcam loop would.
@@ -18,6 +21,7 @@ import { ROOT, launch, openPage, startServer } from "../lib/pages.mjs";
 
 const cpuFrames = Number(arg("--cpu-frames", 10_000));
 const webgpuFrames = Number(arg("--webgpu-frames", 100));
+const webgpuMinutes = Number(arg("--webgpu-minutes", Infinity));
 const cycles = Number(arg("--cycles", 50));
 const cycleBackends = arg("--cycle-backends", "cpu,webgpu").split(",").filter(Boolean);
 const out = arg("--out", join(ROOT, "bench-results", "soak.json"));
@@ -38,9 +42,9 @@ const MEMORY = `async () => {
   return { jsHeap: performance.memory.usedJSHeapSize, wasm: window.sightline.memoryUsage().wasmBytes };
 }`;
 
-async function frames(h, backend, count) {
+async function frames(h, backend, count, minutes = Infinity) {
   return h.page.evaluate(
-    async ({ backend, count, memory }) => {
+    async ({ backend, count, memory, budgetMs }) => {
       const measure = eval(memory);
       const { ImageClassifier } = window.sightline;
       const img = await window.loadImage("/tests/fixtures/images/coffee.png");
@@ -52,8 +56,11 @@ async function frames(h, backend, count) {
       const tops = {};
       let crashes = 0;
       const errors = [];
-      const step = Math.max(1, Math.floor(count / 10));
-      for (let i = 0; i < count; i++) {
+      // With a time budget the frame count is unknown: memory every 10 frames (the summary keeps all).
+      const step = Number.isFinite(budgetMs) ? 10 : Math.max(1, Math.floor(count / 10));
+      const start = performance.now();
+      let i = 0;
+      for (; i < count && performance.now() - start < budgetMs; i++) {
         if (i % step === 0) memorySeries.push({ frame: i, ...(await measure()) });
         ctx.drawImage(img, (i % 64) - 32, 0);
         const t = performance.now();
@@ -66,11 +73,11 @@ async function frames(h, backend, count) {
         }
         latencies.push(performance.now() - t);
       }
-      memorySeries.push({ frame: count, ...(await measure()) });
+      memorySeries.push({ frame: i, ...(await measure()) });
       await c.close();
-      return { backend: c.backend, latencies, memorySeries, tops, crashes, errors };
+      return { backend: c.backend, latencies, memorySeries, tops, crashes, errors, seconds: (performance.now() - start) / 1000 };
     },
-    { backend, count, memory: MEMORY },
+    { backend, count, memory: MEMORY, budgetMs: minutes * 60_000 },
   );
 }
 
@@ -108,13 +115,14 @@ const save = () => writeFileSync(out, `${JSON.stringify(report, null, 1)}\n`);
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 const window1000 = (xs) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99), n: xs.length });
 
-function summarise({ backend, latencies, memorySeries, tops, crashes, errors }) {
+function summarise({ backend, latencies, memorySeries, tops, crashes, errors, seconds }) {
   const n = Math.min(1000, Math.floor(latencies.length / 2));
   const first = memorySeries[1] ?? memorySeries[0]; // after the first frames: the model is loaded
   const last = memorySeries.at(-1);
   return {
     backend,
     frames: latencies.length,
+    seconds,
     crashes,
     errors,
     tops,
@@ -133,7 +141,7 @@ try {
   for (const [backend, count] of [["cpu", cpuFrames], ["webgpu", webgpuFrames]]) {
     if (count <= 0) continue;
     console.error(`soak: ${count} frames on ${backend}…`);
-    const s = summarise(await frames(h, backend, count));
+    const s = summarise(await frames(h, backend, count, backend === "webgpu" ? webgpuMinutes : Infinity));
     report.frames.push(s);
     save();
     console.error(

@@ -122,6 +122,11 @@ pub fn keep_best(candidates: &mut Vec<Candidate>, from: usize, n: usize) {
     if tail.len() <= n {
         return;
     }
+    if n == 0 {
+        // Found by fuzzing (decode_nms): `n - 1` below would underflow.
+        candidates.truncate(from);
+        return;
+    }
     // Rank by (score descending, original position): a total order, so the cut is deterministic.
     let mut ranked: Vec<(usize, Candidate)> = tail.iter().copied().enumerate().collect();
     let order = |a: &(usize, Candidate), b: &(usize, Candidate)| b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0));
@@ -205,6 +210,9 @@ mod tests {
         keep_best(&mut list, 1, 3);
         let kept: Vec<(usize, f32)> = list.iter().map(|c| (c.class, c.score)).collect();
         assert_eq!(kept, vec![(0, 0.99), (4, 0.9), (1, 0.5), (3, 0.5)], "the head stays; ties in their order");
+        // A cap of 0 keeps none of the tail (it underflowed before; found by fuzzing).
+        keep_best(&mut list, 1, 0);
+        assert_eq!(list.len(), 1);
     }
 
     #[test]

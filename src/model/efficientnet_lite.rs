@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
 use super::layers::{ConvAct, ConvSpec};
-use super::weights::{Weights, tensor};
+use super::weights::{Weights, tensor, transpose};
 use crate::error::Result;
 
 /// BatchNorm epsilon of the TF checkpoints (PyTorch's default would be 1e-5).
@@ -99,12 +99,7 @@ impl EfficientNetLiteConfig {
         )?;
         // PyTorch stores Linear weights as [out, in]; burn as [in, out].
         let fc = weights.values("_fc.weight", &[self.classes, self.head])?;
-        let mut fc_t = vec![0.0f32; fc.len()];
-        for o in 0..self.classes {
-            for i in 0..self.head {
-                fc_t[i * self.classes + o] = fc[o * self.head + i];
-            }
-        }
+        let fc_t = transpose(&fc, self.classes, self.head);
         let bias = weights.values("_fc.bias", &[self.classes])?;
         let fc = Linear {
             weight: Param::from_tensor(tensor(fc_t, [self.head, self.classes], device)),

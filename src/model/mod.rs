@@ -9,5 +9,5 @@ mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig, global_average_pool};
 pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
-pub(crate) use weights::tensor;
 pub use weights::{DEFAULT_PRECISION, Precision, Weights};
+pub(crate) use weights::{tensor, transpose};

@@ -181,6 +181,18 @@ impl<'a> Weights<'a> {
     }
 }
 
+/// The transpose of a row-major `rows × cols` matrix (e.g. PyTorch's `[out, in]` linear weight
+/// into burn's `[in, out]`, and back).
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
 /// Makes a tensor of shape `shape` on `device` from row-major values.
 pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), device)

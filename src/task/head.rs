@@ -181,12 +181,7 @@ fn view(data: &[u8], shape: Vec<usize>) -> Result<TensorView<'_>> {
 
 /// A burn `Linear` (`[in, out]` weight) from `[out, in]` row-major values.
 fn linear(weight: &[f32], bias: &[f32], classes: usize, features: usize, device: &Device) -> Linear {
-    let mut transposed = vec![0.0f32; weight.len()];
-    for o in 0..classes {
-        for i in 0..features {
-            transposed[i * classes + o] = weight[o * features + i];
-        }
-    }
+    let transposed = crate::model::transpose(weight, classes, features);
     Linear {
         weight: Param::from_tensor(crate::model::tensor(transposed, [features, classes], device)),
         bias: Some(Param::from_tensor(crate::model::tensor(bias.to_vec(), [classes], device))),

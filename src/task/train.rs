@@ -260,12 +260,7 @@ impl Training {
         let train_accuracy = correct(model.forward(x), y)? as f32 / self.y.len() as f32;
         // burn's [in, out] weight → the head's [out, in].
         let weight_in_out = values(model.weight.val().into_data())?;
-        let mut weight = vec![0.0f32; weight_in_out.len()];
-        for i in 0..features {
-            for o in 0..classes {
-                weight[o * features + i] = weight_in_out[i * classes + o];
-            }
-        }
+        let weight = crate::model::transpose(&weight_in_out, features, classes);
         let bias = match &model.bias {
             Some(b) => values(b.val().into_data())?,
             None => vec![0.0; classes],

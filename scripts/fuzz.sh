@@ -3,8 +3,11 @@
 # every target, or those named, for RUNS executions each (default 1,000,000), starting from the
 # committed corpus, and prints executions, time, exec/s and corpus size per target.
 #
-#   scripts/fuzz.sh [-n RUNS] [--merge] [TARGET...]
+#   scripts/fuzz.sh [-n RUNS] [--merge] [--no-trace-compares] [TARGET...]
 #
+# --no-trace-compares builds without libFuzzer's comparison tracing (in its own target dir): more
+# the executions a second on the pixel loops of decode_image and decode_nms, with coarser
+# guidance for magic values; start from a corpus a traced run has grown.
 # New inputs go to a scratch corpus ($SIGHTLINE_CACHE/fuzz-corpus/<target>), not to the clone;
 # --merge then adds those that reach new code to fuzz/corpus/<target> (libFuzzer -merge=1), to
 # commit. A crash stops the script: the input is in fuzz/artifacts/<target>/; replay it with
@@ -14,18 +17,20 @@ source "$(dirname "$0")/common.sh"
 
 RUNS=1000000
 MERGE=0
+BUILD_FLAGS=()
 TARGETS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -n) RUNS="$2"; shift 2 ;;
         --merge) MERGE=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --no-trace-compares) BUILD_FLAGS+=(--no-trace-compares); shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) TARGETS+=("$1"); shift ;;
     esac
 done
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(weights_classifier weights_detector decode_image options decode_nms)
 
-FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$SIGHTLINE_CACHE/fuzz-target}"
+FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$SIGHTLINE_CACHE/fuzz-target${BUILD_FLAGS:+-untraced}}"
 SCRATCH="$SIGHTLINE_CACHE/fuzz-corpus"
 LOGS="$SIGHTLINE_CACHE/fuzz-logs"
 # Niced: fuzzing takes every core it is given, for as long as it runs.
@@ -48,7 +53,7 @@ max_len() {
 }
 
 step "build"
-(cd fuzz && "${NICE[@]}" cargo +nightly fuzz build --target-dir "$FUZZ_TARGET_DIR")
+(cd fuzz && "${NICE[@]}" cargo +nightly fuzz build "${BUILD_FLAGS[@]}" --target-dir "$FUZZ_TARGET_DIR")
 
 mkdir -p "$LOGS"
 summary=()
@@ -58,7 +63,7 @@ for t in "${TARGETS[@]}"; do
     log="$LOGS/$t.log"
     start=$(date +%s)
     set +e
-    (cd fuzz && "${NICE[@]}" cargo +nightly fuzz run --target-dir "$FUZZ_TARGET_DIR" "$t" "$SCRATCH/$t" "corpus/$t" -- \
+    (cd fuzz && "${NICE[@]}" cargo +nightly fuzz run "${BUILD_FLAGS[@]}" --target-dir "$FUZZ_TARGET_DIR" "$t" "$SCRATCH/$t" "corpus/$t" -- \
         -runs="$RUNS" -max_len="$(max_len "$t")" -rss_limit_mb=4096 -timeout=60 -print_final_stats=1) 2>&1 |
         tee "$log" | grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE|pulse)|Done |==[0-9]+==|.*panicked)'
     status=${PIPESTATUS[0]}
@@ -74,7 +79,7 @@ for t in "${TARGETS[@]}"; do
     summary+=("$(printf '%-20s %10s runs %6ss %8s exec/s  %6s in the scratch corpus' \
         "$t" "$execs" "$seconds" "$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)" "$corpus")")
     if [ "$MERGE" = 1 ]; then
-        (cd fuzz && "${NICE[@]}" cargo +nightly fuzz run --target-dir "$FUZZ_TARGET_DIR" "$t" "corpus/$t" \
+        (cd fuzz && "${NICE[@]}" cargo +nightly fuzz run "${BUILD_FLAGS[@]}" --target-dir "$FUZZ_TARGET_DIR" "$t" "corpus/$t" \
             "$SCRATCH/$t" -- -merge=1 -max_len="$(max_len "$t")" -rss_limit_mb=4096 -timeout=60) >>"$log" 2>&1
     fi
 done

@@ -31,6 +31,15 @@ impl DecodedImage {
 /// Decodes a PNG or JPEG file's bytes to RGB (alpha is dropped). Fails with `InvalidImage` for an
 /// unknown format, a corrupt or truncated file, or an image beyond the size limits.
 pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedImage> {
+    decode_rgb_within(bytes, MAX_PIXELS)
+}
+
+/// [`decode_rgb`] with a lower pixel budget: an image whose header declares more than
+/// `max_pixels` pixels (or beyond the usual limits) is refused with `InvalidImage` before
+/// anything is decoded. For callers that know their images are small (and the fuzzer, which
+/// would otherwise spend its time decoding 64-megapixel noise).
+pub fn decode_rgb_within(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage> {
+    let max_pixels = max_pixels.min(MAX_PIXELS);
     let reader = || {
         ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
@@ -40,11 +49,16 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<DecodedImage> {
         .into_dimensions()
         .map_err(|e| Error::invalid_image(format!("not a readable PNG or JPEG image: {e}")))?;
     check_size(width, height)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(Error::invalid_image(format!(
+            "the image is {width}x{height} pixels, more than the {max_pixels} allowed here"
+        )));
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     // The decoded buffer (up to 4 bytes a pixel) and one conversion to RGB.
-    limits.max_alloc = Some(MAX_PIXELS * 8);
+    limits.max_alloc = Some(max_pixels * 8);
     let mut reader = reader()?;
     reader.limits(limits);
     let image = reader.decode().map_err(|e| Error::invalid_image(format!("cannot decode the image: {e}")))?;
@@ -87,5 +101,20 @@ mod tests {
             let e = decode_rgb(&bytes).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidImage, "{what}: {e}");
         }
+    }
+
+    #[test]
+    fn a_lower_budget_refuses_from_the_header_and_still_decodes_what_fits() {
+        let e = decode_rgb_within(&png_header(600, 600), 1 << 18).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidImage);
+        assert!(e.message().contains("600x600"), "{e}");
+        // A real 2×3 PNG, encoded here.
+        let mut png = Vec::new();
+        image::RgbImage::from_fn(2, 3, |x, y| image::Rgb([x as u8, y as u8, 7]))
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let decoded = decode_rgb_within(&png, 6).unwrap();
+        assert_eq!((decoded.width, decoded.height, decoded.data.len()), (2, 3, 18));
+        assert_eq!(decode_rgb_within(&png, 5).unwrap_err().kind(), ErrorKind::InvalidImage);
     }
 }

@@ -372,6 +372,94 @@ fn cli_bad_files_closed_pipe_and_absurd_repeat() {
     assert!(stderr.contains("--repeat"), "{stderr}");
 }
 
+/// Issue 13: batch mode. Folders are searched recursively (PNG/JPEG only, in name order), files
+/// named on the command line are used as given, each image gives one --jsonl line equal to its
+/// single-image --json object plus "path", unreadable files get an "error" line without
+/// stopping the run, and the exit status says that something failed.
+#[test]
+fn cli_batch_mode_lists_folders_keeps_order_and_goes_on_past_bad_files() {
+    let dir = scratch_dir("batch");
+    let nested = dir.join("b-nested");
+    std::fs::create_dir_all(&nested).expect("mkdir");
+    let copy = |from: &str, to: &Path| std::fs::copy(fixture(&format!("images/{from}")), to).expect("copy");
+    copy("coffee.png", &dir.join("a-coffee.png"));
+    copy("dog.jpg", &nested.join("dog.JPG"));
+    copy("chelsea.png", &dir.join("c-chelsea.png"));
+    let png = std::fs::read(fixture("images/coffee.png")).expect("coffee.png");
+    std::fs::write(dir.join("b-broken.png"), &png[..png.len() / 2]).expect("write");
+    std::fs::write(dir.join("notes.txt"), "not an image, not listed").expect("write");
+    let missing = dir.join("missing.png");
+    let expected_paths = [
+        dir.join("a-coffee.png"),
+        dir.join("b-broken.png"),
+        nested.join("dog.JPG"),
+        dir.join("c-chelsea.png"),
+        missing.clone(),
+    ];
+    let single_json = |cmd: &str, path: &Path| -> Value {
+        let (status, stdout, stderr) = cli(&[cmd, "--json", path.to_str().expect("utf8")]);
+        assert_eq!(status, Some(0), "{stderr}");
+        serde_json::from_str(&stdout).expect("valid JSON")
+    };
+    for cmd in ["classify", "detect"] {
+        let (status, stdout, stderr) =
+            cli(&[cmd, "--jsonl", dir.to_str().expect("utf8"), missing.to_str().expect("utf8")]);
+        assert_eq!(status, Some(1), "a failed image makes the run fail at the end: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains("5 images in") && stderr.contains("2 of 5 images could not be used"), "{stderr}");
+        let lines: Vec<Value> =
+            stdout.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+        let paths: Vec<&str> = lines.iter().map(|l| l["path"].as_str().expect("path")).collect();
+        let expected: Vec<String> = expected_paths.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(paths, expected, "input order, folders in name order");
+        for (line, path) in lines.iter().zip(&expected_paths) {
+            let fields = line.as_object().expect("an object");
+            assert_eq!(fields.keys().next().map(String::as_str), Some("path"), "path comes first");
+            if path.ends_with("b-broken.png") || path == &missing {
+                let error = line["error"].as_str().expect("an error line");
+                assert!(error.contains(&path.display().to_string()), "{error}");
+                assert_eq!(fields.len(), 2, "{line}");
+            } else {
+                let mut without_path = fields.clone();
+                without_path.shift_remove("path");
+                assert_eq!(Value::Object(without_path), single_json(cmd, path), "{cmd} {}", path.display());
+            }
+        }
+    }
+    // Human-readable output for several files: one block per image, status 0 when all worked.
+    let (a, c) = (dir.join("a-coffee.png"), dir.join("c-chelsea.png"));
+    let (status, stdout, stderr) =
+        cli(&["classify", "--top-k", "1", a.to_str().expect("utf8"), c.to_str().expect("utf8")]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(stdout.starts_with(&format!("{} (", a.display())) && stdout.contains("espresso"), "{stdout}");
+    assert!(stderr.contains("2 images in") && stderr.contains("0 failed"), "{stderr}");
+    // The single-image flags are usage errors (status 2) in a batch.
+    let d = dir.to_str().expect("utf8");
+    for args in [
+        &["classify", "--json", d][..],
+        &["classify", "--repeat", "2", d],
+        &["classify", "--explain-png", "/tmp/x.png", d],
+        &["detect", "--draw", "/tmp/x.png", d],
+    ] {
+        let (status, _, stderr) = cli(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("takes a single image"), "{args:?}: {stderr}");
+    }
+    // A closed stdout stops a batch quietly.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(["classify", "--jsonl", d])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
 /// Issue 8: an invalid option is reported as an option error, before the weights are read (it
 /// used to say "cannot load <weights path>: top_k must be …").
 #[test]

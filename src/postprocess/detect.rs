@@ -142,13 +142,18 @@ pub fn keep_best(candidates: &mut Vec<Candidate>, from: usize, n: usize) {
 /// to `max_results`. Ties keep the earlier candidate.
 pub fn nms_per_class(mut candidates: Vec<Candidate>, iou_threshold: f32, max_results: usize) -> Vec<Candidate> {
     candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    // The kept boxes of each class, so that a candidate is compared with its own class only
+    // (all classes in one list made a frame of many kept boxes cost O(candidates × kept)).
+    let classes = candidates.iter().map(|c| c.class + 1).max().unwrap_or(0);
+    let mut kept_boxes: Vec<Vec<Corners>> = vec![Vec::new(); classes];
     let mut kept: Vec<Candidate> = Vec::new();
     for c in candidates {
         if kept.len() >= max_results {
             break;
         }
-        let suppressed = kept.iter().any(|k| k.class == c.class && iou(&k.bbox, &c.bbox) > iou_threshold);
-        if !suppressed {
+        let same_class = &mut kept_boxes[c.class];
+        if !same_class.iter().any(|k| iou(k, &c.bbox) > iou_threshold) {
+            same_class.push(c.bbox);
             kept.push(c);
         }
     }

@@ -1,6 +1,7 @@
 //! `sightline`: classify images and detect objects from the command line, on the CPU or a wgpu
 //! GPU — the same Rust code as the browser package.
 
+mod batch;
 mod draw;
 mod train;
 
@@ -10,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use sightline::decode::{DecodedImage, decode_rgb};
+use sightline::decode::DecodedImage;
 use sightline::preprocess::Resize;
 use sightline::{
-    BackendKind, ClassifierOptions, DEFAULT_PRECISION, DetectorOptions, Head, Image, ImageClassifier, ObjectDetector,
-    Precision, TrainOptions, cpu_device, wgpu_device,
+    BackendKind, Classification, ClassifierOptions, DEFAULT_PRECISION, Detections, DetectorOptions, Explanation, Head,
+    Image, ImageClassifier, ObjectDetector, Precision, TrainOptions, cpu_device, wgpu_device,
 };
 
 /// Exit statuses: 0 success (also when the reader of stdout closed it early, e.g. `| head`),
@@ -63,7 +64,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Classify an image (PNG or JPEG) into the 1000 ImageNet classes (EfficientNet-Lite0).
+    /// Classify images (PNG or JPEG) into the 1000 ImageNet classes (EfficientNet-Lite0).
     Classify {
         /// How many classes to print, best first (1–1000).
         #[arg(long, visible_alias = "max-results", default_value_t = ClassifierOptions::default().max_results)]
@@ -105,7 +106,7 @@ enum Command {
         /// The folder of labelled images.
         dir: PathBuf,
     },
-    /// Detect the 80 COCO object classes in an image (NanoDet-g-416).
+    /// Detect the 80 COCO object classes in images (NanoDet-g-416).
     Detect {
         /// Keep detections scoring above this (0–1).
         #[arg(long, default_value_t = DetectorOptions::default().score_threshold)]
@@ -142,14 +143,21 @@ pub(crate) struct Model {
 struct Common {
     #[command(flatten)]
     model: Model,
-    /// Print exactly one JSON object (the schema of the reference compare.py).
-    #[arg(long)]
+    /// Print exactly one JSON object (the schema of the reference compare.py); one image only.
+    #[arg(long, conflicts_with = "jsonl")]
     json: bool,
-    /// Run N more times after the first and print warm latency (median and 95th percentile).
+    /// Print one JSON object per image and line: the --json object plus "path", or {"path",
+    /// "error"} for an image that could not be used (the run goes on, and exits 1 at the end).
+    #[arg(long)]
+    jsonl: bool,
+    /// Run N more times after the first and print warm latency (median and 95th percentile);
+    /// one image only.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_REPEAT as i64))]
     repeat: u32,
-    /// The image file.
-    image: PathBuf,
+    /// Image files (PNG or JPEG) and folders, searched recursively for *.png, *.jpg and *.jpeg.
+    /// Several images are decoded in the background while the model runs, in the order given.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -262,11 +270,57 @@ impl Common {
         Ok(())
     }
 
+    /// The one image of a single-image run.
+    fn image(&self) -> &Path {
+        &self.images[0]
+    }
+
+    /// Whether this is a batch: several inputs, a folder, or --jsonl. A single image keeps the
+    /// single-image behaviour (an error stops the run; --json, --repeat and the PNG outputs).
+    fn is_batch(&self) -> bool {
+        self.jsonl || self.images.len() > 1 || self.images[0].is_dir()
+    }
+
+    /// Refuses the options that make sense for one image only (`outputs`: the set file flags).
+    fn check_batch(&self, outputs: &[(&str, bool)]) -> Result<()> {
+        let one_only = [("--json (use --jsonl)", self.json), ("--repeat", self.repeat > 0)];
+        if let Some((flag, _)) = one_only.iter().chain(outputs).find(|(_, set)| *set) {
+            return Err(Usage(format!("{flag} takes a single image, not a batch")).into());
+        }
+        Ok(())
+    }
+
     /// Reads and decodes the image, refusing what is over the size limits before decoding it.
     fn decode(&self) -> Result<DecodedImage> {
-        let path = &self.image;
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        decode_rgb(&bytes).with_context(|| format!("cannot use {}", path.display()))
+        batch::decode_file(self.image())
+    }
+}
+
+/// One line of --jsonl: `"path"` first, then the result's own fields.
+fn jsonl_line(path: &Path, result: serde_json::Value) -> serde_json::Value {
+    let mut line = serde_json::Map::new();
+    line.insert("path".into(), path.display().to_string().into());
+    if let serde_json::Value::Object(fields) = result {
+        line.extend(fields);
+    }
+    serde_json::Value::Object(line)
+}
+
+/// Reports an image of a batch that could not be used (a --jsonl line or a message on stderr).
+fn report_failure(common: &Common, path: &Path, e: &anyhow::Error) -> Result<bool> {
+    if common.jsonl {
+        out!("{}", serde_json::json!({ "path": path.display().to_string(), "error": format!("{e:#}") }));
+    } else {
+        eprintln!("sightline: {e:#}");
+    }
+    Ok(true)
+}
+
+/// Ends a batch: an error (exit status 1) when an image could not be used.
+fn batch_outcome(summary: batch::Summary) -> Result<()> {
+    match summary.failed {
+        0 => Ok(()),
+        n => Err(anyhow!("{n} of {} images could not be used", summary.images)),
     }
 }
 
@@ -285,66 +339,128 @@ fn run_task<T>(
     Ok((result, elapsed))
 }
 
-/// The first line of the human-readable output.
-fn header(common: &Common, image: &DecodedImage, kind: BackendKind, elapsed: Duration) -> String {
+/// The first line of the human-readable output about one image.
+fn header(path: &Path, image: &DecodedImage, kind: BackendKind, elapsed: Duration, first: bool) -> String {
     format!(
-        "{} ({}x{}), {} in {:.0} ms (first run, includes warm-up)",
-        common.image.display(),
+        "{} ({}x{}), {} in {:.0} ms{}",
+        path.display(),
         image.width,
         image.height,
         kind.name(),
-        elapsed.as_secs_f64() * 1e3
+        elapsed.as_secs_f64() * 1e3,
+        if first { " (first run, includes warm-up)" } else { "" }
     )
+}
+
+/// Times one call.
+fn timed<T>(run: impl FnOnce() -> sightline::Result<T>) -> sightline::Result<(T, Duration)> {
+    let start = Instant::now();
+    let result = run()?;
+    Ok((result, start.elapsed()))
+}
+
+/// One image's classification as the output format asks.
+struct Classified<'a> {
+    path: &'a Path,
+    image: &'a DecodedImage,
+    kind: BackendKind,
+    elapsed: Duration,
+    first: bool,
+    result: &'a Classification,
+    /// The explanation, when --explain asked for it.
+    explanation: Option<&'a Explanation>,
+}
+
+impl Classified<'_> {
+    fn print(&self, common: &Common) -> Result<()> {
+        let json = || {
+            let mut json = self.result.to_json();
+            if let Some(e) = self.explanation {
+                json["explanation"] = e.to_json();
+            }
+            json
+        };
+        if common.json {
+            out!("{}", json());
+        } else if common.jsonl {
+            out!("{}", jsonl_line(self.path, json()));
+        } else {
+            out!("{}:", header(self.path, self.image, self.kind, self.elapsed, self.first));
+            for c in &self.result.classes {
+                out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
+            }
+            if let Some(e) = self.explanation {
+                out!("explanation of {:?} (where the map is ≥ 0.5, over {}x{} cells):", e.label, e.cols, e.rows);
+                for row in e.grid.chunks(e.cols) {
+                    let cells: String = row
+                        .iter()
+                        .map(|&v| {
+                            if v >= 0.5 {
+                                '#'
+                            } else if v >= 0.25 {
+                                '+'
+                            } else {
+                                '.'
+                            }
+                        })
+                        .collect();
+                    out!("  {cells}");
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) -> Result<()> {
     options.validate().map_err(usage)?;
+    if common.is_batch() {
+        common.check_batch(&[("--explain-png", explain.explain_png.is_some())])?;
+        let (classifier, kind) = classifier_with_head(options, explain, common)?;
+        let inputs = batch::list(&common.images);
+        let summary = batch::run(&inputs, |path, decoded, bar| {
+            let outcome = decoded.and_then(|image| {
+                let view = image.view();
+                let ((result, explanation), elapsed) = timed(|| {
+                    let result = classifier.classify(&view)?;
+                    let explanation = if explain.explain { Some(classifier.explain(&view, None)?) } else { None };
+                    Ok((result, explanation))
+                })
+                .with_context(|| format!("cannot classify {}", path.display()))?;
+                Ok((image, result, explanation, elapsed))
+            });
+            match outcome {
+                Ok((image, result, explanation, elapsed)) => {
+                    let explanation = explanation.as_ref();
+                    let classified =
+                        Classified { path, image: &image, kind, elapsed, first: false, result: &result, explanation };
+                    bar.suspend(|| classified.print(common))?;
+                    Ok(false)
+                }
+                Err(e) => bar.suspend(|| report_failure(common, path, &e)),
+            }
+        })?;
+        return batch_outcome(summary);
+    }
     // The image first: a bad or oversized file costs no model load.
     let image = common.decode()?;
-    let head = match &explain.head {
-        Some(path) => Some(read_head(path)?),
-        None => None,
-    };
-    let (mut classifier, kind) = common.model.classifier(options)?;
-    if let Some(head) = &head {
-        classifier = classifier.with_head(head);
-    }
+    let (classifier, kind) = classifier_with_head(options, explain, common)?;
     let (result, elapsed) = run_task(common, &image, |view| classifier.classify(view))?;
     let explanation = if explain.explain || explain.explain_png.is_some() {
         Some(classifier.explain(&image.view(), None)?)
     } else {
         None
     };
-    if common.json {
-        let mut json = result.to_json();
-        if let (true, Some(e)) = (explain.explain, &explanation) {
-            json["explanation"] = e.to_json();
-        }
-        out!("{json}");
-    } else {
-        out!("{}:", header(common, &image, kind, elapsed));
-        for c in &result.classes {
-            out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
-        }
-        if let (true, Some(e)) = (explain.explain, &explanation) {
-            out!("explanation of {:?} (where the map is ≥ 0.5, over {}x{} cells):", e.label, e.cols, e.rows);
-            for row in e.grid.chunks(e.cols) {
-                let cells: String = row
-                    .iter()
-                    .map(|&v| {
-                        if v >= 0.5 {
-                            '#'
-                        } else if v >= 0.25 {
-                            '+'
-                        } else {
-                            '.'
-                        }
-                    })
-                    .collect();
-                out!("  {cells}");
-            }
-        }
+    Classified {
+        path: common.image(),
+        image: &image,
+        kind,
+        elapsed,
+        first: true,
+        result: &result,
+        explanation: explanation.as_ref().filter(|_| explain.explain),
     }
+    .print(common)?;
     if let (Some(path), Some(e)) = (&explain.explain_png, &explanation) {
         let mut img = image::RgbImage::from_raw(image.width, image.height, image.data)
             .context("the decoded image has an inconsistent size")?;
@@ -357,22 +473,43 @@ fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) 
     Ok(())
 }
 
+/// The classifier, with the --head file's classes when one is given.
+fn classifier_with_head(
+    options: ClassifierOptions,
+    explain: &ExplainArgs,
+    common: &Common,
+) -> Result<(ImageClassifier, BackendKind)> {
+    let head = match &explain.head {
+        Some(path) => Some(read_head(path)?),
+        None => None,
+    };
+    let (mut classifier, kind) = common.model.classifier(options)?;
+    if let Some(head) = &head {
+        classifier = classifier.with_head(head);
+    }
+    Ok((classifier, kind))
+}
+
 /// Reads a head file made by `sightline train` (on the CPU; `with_head` moves it).
 fn read_head(path: &Path) -> Result<Head> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read head {}", path.display()))?;
     Head::from_bytes(&bytes, &cpu_device()).with_context(|| format!("cannot load head {}", path.display()))
 }
 
-fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
-    options.validate(sightline::Labels::coco().len()).map_err(usage)?;
-    let image = common.decode()?;
-    let (device, kind) = common.model.device()?;
-    let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
-    let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
+/// One image's detections as the output format asks.
+fn print_detections(
+    common: &Common,
+    path: &Path,
+    image: &DecodedImage,
+    (kind, elapsed, first): (BackendKind, Duration, bool),
+    result: &Detections,
+) -> Result<()> {
     if common.json {
         out!("{}", result.to_json());
+    } else if common.jsonl {
+        out!("{}", jsonl_line(path, result.to_json()));
     } else {
-        out!("{}: {} objects", header(common, &image, kind, elapsed), result.detections.len());
+        out!("{}: {} objects", header(path, image, kind, elapsed, first), result.detections.len());
         for d in &result.detections {
             let b = &d.bbox;
             out!(
@@ -386,6 +523,37 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
             );
         }
     }
+    Ok(())
+}
+
+fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> Result<()> {
+    options.validate(sightline::Labels::coco().len()).map_err(usage)?;
+    if common.is_batch() {
+        common.check_batch(&[("--draw", draw_to.is_some())])?;
+        let (device, kind) = common.model.device()?;
+        let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
+        let inputs = batch::list(&common.images);
+        let summary = batch::run(&inputs, |path, decoded, bar| {
+            let outcome = decoded.and_then(|image| {
+                let (result, elapsed) = timed(|| detector.detect(&image.view()))
+                    .with_context(|| format!("cannot detect in {}", path.display()))?;
+                Ok((image, result, elapsed))
+            });
+            match outcome {
+                Ok((image, result, elapsed)) => {
+                    bar.suspend(|| print_detections(common, path, &image, (kind, elapsed, false), &result))?;
+                    Ok(false)
+                }
+                Err(e) => bar.suspend(|| report_failure(common, path, &e)),
+            }
+        })?;
+        return batch_outcome(summary);
+    }
+    let image = common.decode()?;
+    let (device, kind) = common.model.device()?;
+    let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
+    let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
+    print_detections(common, common.image(), &image, (kind, elapsed, true), &result)?;
     if let Some(path) = draw_to {
         let mut img = image::RgbImage::from_raw(image.width, image.height, image.data)
             .context("the decoded image has an inconsistent size")?;

@@ -1,16 +1,13 @@
 //! Many images in one run: the inputs (files, and folders searched recursively) are listed, then
-//! decoded on background threads while the model runs on the caller's thread, in input order,
-//! with a bounded number of decoded images in memory.
+//! read, decoded and run through the model on all cores, and reported in input order, with a
+//! bounded number of images in memory.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::mpsc;
-use std::thread;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use sightline::decode::{DecodedImage, decode_rgb};
 
 /// One input: a path, or a folder that could not be listed (reported like an unreadable file).
@@ -66,29 +63,25 @@ pub(crate) fn decode_file(path: &Path) -> Result<DecodedImage> {
     decode_rgb(&bytes).with_context(|| format!("cannot use {}", path.display()))
 }
 
-/// The next input to decode; `None` once the batch is over (its sender dropped).
-fn next_job(jobs: &Mutex<mpsc::Receiver<usize>>) -> Option<usize> {
-    jobs.lock().ok()?.recv().ok()
-}
-
 /// How a batch went.
 pub(crate) struct Summary {
     pub(crate) images: usize,
     pub(crate) failed: usize,
 }
 
-/// Calls `each` with every input in order and its decoded image (or why it could not be read),
-/// while up to `decoders` threads decode the next ones. `each` returns whether the image failed
-/// (it reports the failure itself); an `Err` from it stops the batch (e.g. stdout was closed).
-/// A progress bar runs on stderr when stderr is a terminal; `each` gets it to print through.
-pub(crate) fn run(
+/// Runs `work` on every input's decoded image and calls `emit` with the outcomes in input order
+/// on the caller's thread. Inputs go in chunks of 8 per thread of rayon's pool, each image read,
+/// decoded and run through the model by one task; the kernels' own parallel loops nest in the
+/// same pool, so the cores stay busy without any thread blocking. Memory holds one chunk's
+/// outcomes and the images being worked on. `emit` returns whether the image failed (it reports
+/// the failure itself); an `Err` from it stops the batch (e.g. stdout was closed). A progress
+/// bar runs on stderr when stderr is a terminal; `emit` prints through it.
+pub(crate) fn run<T: Send>(
     inputs: &[Input],
-    mut each: impl FnMut(&Path, Result<DecodedImage>, &ProgressBar) -> Result<bool>,
+    work: impl Fn(&Path, DecodedImage) -> Result<T> + Sync,
+    mut emit: impl FnMut(&Path, Result<T>, &ProgressBar) -> Result<bool>,
 ) -> Result<Summary> {
-    let decoders = thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1)).max(1);
-    // Decoded images waiting for the model: enough to keep every decoder busy, few enough that
-    // a folder of 24-megapixel photos does not fill the memory.
-    let window = 2 * decoders;
+    let window = 8 * rayon::current_num_threads();
     let bar = ProgressBar::new(inputs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} images, {per_sec}, {eta} left")
@@ -96,49 +89,21 @@ pub(crate) fn run(
     );
     let start = Instant::now();
     let mut failed = 0;
-    let (job_tx, job_rx) = mpsc::channel::<usize>();
-    let job_rx = &Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<DecodedImage>)>();
-    thread::scope(|scope| -> Result<()> {
-        // Owned by this closure, so that leaving it (also early) ends the decoder threads.
-        let (job_tx, done_tx) = (job_tx, done_tx);
-        for _ in 0..decoders {
-            let done_tx = done_tx.clone();
-            scope.spawn(move || {
-                // The lock is held only to take the next index (the guard dies in `next_job`).
-                while let Some(i) = next_job(job_rx) {
-                    let input = &inputs[i];
-                    let decoded = match &input.listing_error {
-                        Some(e) => Err(anyhow!("{}: {e}", input.path.display())),
-                        None => decode_file(&input.path),
-                    };
-                    if done_tx.send((i, decoded)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(done_tx);
-        let mut submitted = 0;
-        let mut ready = BTreeMap::new();
-        for next in 0..inputs.len() {
-            while submitted < inputs.len() && submitted < next + window {
-                job_tx.send(submitted).context("the decoder threads stopped")?;
-                submitted += 1;
-            }
-            let decoded = loop {
-                if let Some(decoded) = ready.remove(&next) {
-                    break decoded;
-                }
-                let (i, decoded) = done_rx.recv().context("the decoder threads stopped")?;
-                ready.insert(i, decoded);
-            };
-            failed += usize::from(each(&inputs[next].path, decoded, &bar)?);
+    // In chunks, each spread over rayon's pool (whose threads also run the kernels' own parallel
+    // loops, so nothing blocks), then reported in order.
+    for chunk in inputs.chunks(window) {
+        let outcomes: Vec<Result<T>> = chunk
+            .par_iter()
+            .map(|input| match &input.listing_error {
+                Some(e) => Err(anyhow!("{}: {e}", input.path.display())),
+                None => decode_file(&input.path).and_then(|image| work(&input.path, image)),
+            })
+            .collect();
+        for (input, outcome) in chunk.iter().zip(outcomes) {
+            failed += usize::from(emit(&input.path, outcome, &bar)?);
             bar.inc(1);
         }
-        // Dropping `job_tx` here (also on an early return) ends the decoder threads.
-        Ok(())
-    })?;
+    }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     eprintln!(

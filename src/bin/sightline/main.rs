@@ -340,12 +340,10 @@ fn run_task<T>(
 }
 
 /// The first line of the human-readable output about one image.
-fn header(path: &Path, image: &DecodedImage, kind: BackendKind, elapsed: Duration, first: bool) -> String {
+fn header(path: &Path, (width, height): (u32, u32), kind: BackendKind, elapsed: Duration, first: bool) -> String {
     format!(
-        "{} ({}x{}), {} in {:.0} ms{}",
+        "{} ({width}x{height}), {} in {:.0} ms{}",
         path.display(),
-        image.width,
-        image.height,
         kind.name(),
         elapsed.as_secs_f64() * 1e3,
         if first { " (first run, includes warm-up)" } else { "" }
@@ -362,7 +360,8 @@ fn timed<T>(run: impl FnOnce() -> sightline::Result<T>) -> sightline::Result<(T,
 /// One image's classification as the output format asks.
 struct Classified<'a> {
     path: &'a Path,
-    image: &'a DecodedImage,
+    /// The image's width and height.
+    size: (u32, u32),
     kind: BackendKind,
     elapsed: Duration,
     first: bool,
@@ -385,7 +384,7 @@ impl Classified<'_> {
         } else if common.jsonl {
             out!("{}", jsonl_line(self.path, json()));
         } else {
-            out!("{}:", header(self.path, self.image, self.kind, self.elapsed, self.first));
+            out!("{}:", header(self.path, self.size, self.kind, self.elapsed, self.first));
             for c in &self.result.classes {
                 out!("  {:>6.2}%  {:>4}  {}", c.score * 100.0, c.index, c.label);
             }
@@ -418,8 +417,9 @@ fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) 
         common.check_batch(&[("--explain-png", explain.explain_png.is_some())])?;
         let (classifier, kind) = classifier_with_head(options, explain, common)?;
         let inputs = batch::list(&common.images);
-        let summary = batch::run(&inputs, |path, decoded, bar| {
-            let outcome = decoded.and_then(|image| {
+        let summary = batch::run(
+            &inputs,
+            |path, image| {
                 let view = image.view();
                 let ((result, explanation), elapsed) = timed(|| {
                     let result = classifier.classify(&view)?;
@@ -427,19 +427,19 @@ fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) 
                     Ok((result, explanation))
                 })
                 .with_context(|| format!("cannot classify {}", path.display()))?;
-                Ok((image, result, explanation, elapsed))
-            });
-            match outcome {
-                Ok((image, result, explanation, elapsed)) => {
+                Ok(((image.width, image.height), result, explanation, elapsed))
+            },
+            |path, outcome, bar| match outcome {
+                Ok((size, result, explanation, elapsed)) => {
                     let explanation = explanation.as_ref();
                     let classified =
-                        Classified { path, image: &image, kind, elapsed, first: false, result: &result, explanation };
+                        Classified { path, size, kind, elapsed, first: false, result: &result, explanation };
                     bar.suspend(|| classified.print(common))?;
                     Ok(false)
                 }
                 Err(e) => bar.suspend(|| report_failure(common, path, &e)),
-            }
-        })?;
+            },
+        )?;
         return batch_outcome(summary);
     }
     // The image first: a bad or oversized file costs no model load.
@@ -453,7 +453,7 @@ fn classify(options: ClassifierOptions, explain: &ExplainArgs, common: &Common) 
     };
     Classified {
         path: common.image(),
-        image: &image,
+        size: (image.width, image.height),
         kind,
         elapsed,
         first: true,
@@ -500,7 +500,7 @@ fn read_head(path: &Path) -> Result<Head> {
 fn print_detections(
     common: &Common,
     path: &Path,
-    image: &DecodedImage,
+    size: (u32, u32),
     (kind, elapsed, first): (BackendKind, Duration, bool),
     result: &Detections,
 ) -> Result<()> {
@@ -509,7 +509,7 @@ fn print_detections(
     } else if common.jsonl {
         out!("{}", jsonl_line(path, result.to_json()));
     } else {
-        out!("{}: {} objects", header(path, image, kind, elapsed, first), result.detections.len());
+        out!("{}: {} objects", header(path, size, kind, elapsed, first), result.detections.len());
         for d in &result.detections {
             let b = &d.bbox;
             out!(
@@ -533,27 +533,28 @@ fn detect(options: DetectorOptions, draw_to: Option<&Path>, common: &Common) -> 
         let (device, kind) = common.model.device()?;
         let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
         let inputs = batch::list(&common.images);
-        let summary = batch::run(&inputs, |path, decoded, bar| {
-            let outcome = decoded.and_then(|image| {
+        let summary = batch::run(
+            &inputs,
+            |path, image| {
                 let (result, elapsed) = timed(|| detector.detect(&image.view()))
                     .with_context(|| format!("cannot detect in {}", path.display()))?;
-                Ok((image, result, elapsed))
-            });
-            match outcome {
-                Ok((image, result, elapsed)) => {
-                    bar.suspend(|| print_detections(common, path, &image, (kind, elapsed, false), &result))?;
+                Ok(((image.width, image.height), result, elapsed))
+            },
+            |path, outcome, bar| match outcome {
+                Ok((size, result, elapsed)) => {
+                    bar.suspend(|| print_detections(common, path, size, (kind, elapsed, false), &result))?;
                     Ok(false)
                 }
                 Err(e) => bar.suspend(|| report_failure(common, path, &e)),
-            }
-        })?;
+            },
+        )?;
         return batch_outcome(summary);
     }
     let image = common.decode()?;
     let (device, kind) = common.model.device()?;
     let detector = common.model.load("nanodet-g-416", |w| ObjectDetector::from_bytes(w, &device, options))?;
     let (result, elapsed) = run_task(common, &image, |view| detector.detect(view))?;
-    print_detections(common, common.image(), &image, (kind, elapsed, true), &result)?;
+    print_detections(common, common.image(), (image.width, image.height), (kind, elapsed, true), &result)?;
     if let Some(path) = draw_to {
         let mut img = image::RgbImage::from_raw(image.width, image.height, image.data)
             .context("the decoded image has an inconsistent size")?;

@@ -446,6 +446,12 @@ fn cli_batch_mode_lists_folders_keeps_order_and_goes_on_past_bad_files() {
         assert_eq!(status, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("takes a single image"), "{args:?}: {stderr}");
     }
+    // A folder without images is a runtime error, not an empty success.
+    let empty = scratch_dir("batch-empty");
+    std::fs::write(empty.join("readme.txt"), "no images here").expect("write");
+    let (status, stdout, stderr) = cli(&["detect", "--jsonl", empty.to_str().expect("utf8")]);
+    assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
+    assert!(stderr.contains("no images"), "{stderr}");
     // A closed stdout stops a batch quietly.
     let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
         .args(["classify", "--jsonl", d])

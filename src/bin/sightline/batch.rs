@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sightline::decode::{DecodedImage, decode_rgb};
@@ -81,6 +81,9 @@ pub(crate) fn run<T: Send>(
     work: impl Fn(&Path, DecodedImage) -> Result<T> + Sync,
     mut emit: impl FnMut(&Path, Result<T>, &ProgressBar) -> Result<bool>,
 ) -> Result<Summary> {
+    if inputs.is_empty() {
+        bail!("no images: the folders hold no *.png, *.jpg or *.jpeg files");
+    }
     let window = 8 * rayon::current_num_threads();
     let bar = ProgressBar::new(inputs.len() as u64);
     bar.set_style(

@@ -8,3 +8,20 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SIGHTLINE_CACHE/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Builds the CLI for the benchmarks and sets BIN to it. PROFILE=release for a fully optimised
+# binary (a clean release build takes ≈20 min on 2 cores); the default dev profile already builds
+# the crate and every dependency at opt-level 3.
+build_cli() {
+    local profile="${PROFILE:-dev}"
+    cargo build --profile "$profile" --bin sightline
+    BIN="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")/sightline"
+}
+
+# The benchmarks' Python (onnxruntime, numpy, Pillow from PyPI) in a cached venv; sets PY.
+bench_python() {
+    local venv="$SIGHTLINE_CACHE/bench-venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q onnxruntime numpy pillow
+    PY="$venv/bin/python"
+}

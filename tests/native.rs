@@ -93,6 +93,19 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Runs the CLI with its stdout closed before it writes (as `| head -c0` would): exit status and stderr.
+fn cli_with_stdout_closed(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 fn scratch_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sightline-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -354,18 +367,11 @@ fn cli_bad_files_closed_pipe_and_absurd_repeat() {
         assert!(stderr.starts_with(&format!("sightline: error: cannot use {}", path.display())), "{name}: {stderr}");
     }
     // stdout closed after one byte (`| head -c1`): a quiet exit, status 0, no panic.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .args(["classify", "--json", "--repeat", "3"])
-        .arg(fixture("images/coffee.png"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let coffee = fixture("images/coffee.png");
+    let (status, stderr) =
+        cli_with_stdout_closed(&["classify", "--json", "--repeat", "3", coffee.to_str().expect("utf8")]);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
     // An absurd --repeat is a usage error (status 2), not an allocation failure.
     let (status, _, stderr) = cli(&["classify", "--repeat", "18446744073709551615", "x.png"]);
     assert_eq!(status, Some(2), "{stderr}");
@@ -453,17 +459,9 @@ fn cli_batch_mode_lists_folders_keeps_order_and_goes_on_past_bad_files() {
     assert_eq!((status, stdout.as_str()), (Some(1), ""), "{stderr}");
     assert!(stderr.contains("no images"), "{stderr}");
     // A closed stdout stops a batch quietly.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sightline"))
-        .args(["classify", "--jsonl", d])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    drop(child.stdout.take());
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stderr) = cli_with_stdout_closed(&["classify", "--jsonl", d]);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(status, Some(0), "{stderr}");
 }
 
 /// Issue 8: an invalid option is reported as an option error, before the weights are read (it

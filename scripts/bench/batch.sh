@@ -7,9 +7,8 @@
 source "$(dirname "$0")/../common.sh"
 peer="${1:?usage: scripts/bench/batch.sh PEER_ONNX_DIR [COPIES]}"
 copies="${2:-75}"
-profile="${PROFILE:-dev}"
-cargo build --profile "$profile" --bin sightline
-bin="$CARGO_TARGET_DIR/$([ "$profile" = dev ] && echo debug || echo "$profile")/sightline"
+build_cli
+bin="$BIN"
 
 folder="$(mktemp -d)"
 trap 'rm -rf "$folder"' EXIT
@@ -25,7 +24,5 @@ for cmd in classify detect; do
     printf 'sightline %s --jsonl: ' "$cmd"
     "$bin" "$cmd" --jsonl "$folder" 2>&1 >/dev/null | tail -n 1
 done
-venv="$SIGHTLINE_CACHE/bench-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q onnxruntime numpy pillow
-"$venv/bin/python" scripts/bench/ort_batch.py --peer-onnx "$peer" --images "$folder"
+bench_python
+"$PY" scripts/bench/ort_batch.py --peer-onnx "$peer" --images "$folder"

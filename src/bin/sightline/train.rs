@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::batch::decode_file;
 use anyhow::{Context, Result, bail};
-use sightline::decode::decode_rgb;
 use sightline::{ClassifierOptions, HeadTrainer, ImageClassifier, TrainOptions};
 
 use super::{Model, usage};
@@ -88,7 +88,7 @@ pub fn train(plan: &Plan) -> Result<()> {
     let mut examples = 0;
     for folder in &labelled {
         for file in &folder.train {
-            let image = read(file)?;
+            let image = decode_file(file)?;
             for embedding in classifier.embed_examples(&image.view(), plan.augment)? {
                 trainer.add_example(&folder.label, embedding).map_err(usage)?;
                 examples += 1;
@@ -129,13 +129,8 @@ pub fn train(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<sightline::decode::DecodedImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    decode_rgb(&bytes).with_context(|| format!("cannot use {}", path.display()))
-}
-
 /// The top label `classifier` gives the image at `path`.
 fn predicted(classifier: &ImageClassifier, path: &Path) -> Result<String> {
-    let result = classifier.classify(&read(path)?.view())?;
+    let result = classifier.classify(&decode_file(path)?.view())?;
     Ok(result.classes.first().map(|c| c.label.clone()).unwrap_or_default())
 }

@@ -1,5 +1,6 @@
-//! The one matrix product every CPU kernel uses: the `gemm` crate natively (FMA, threads — the
-//! kernels flex itself uses), the register-blocked `sgemm` in wasm (one thread, SIMD128).
+//! The one matrix product every CPU kernel uses: the `gemm` crate natively (FMA, threads unless
+//! called from a task of rayon's pool — the kernels flex itself uses), the register-blocked
+//! `sgemm` in wasm (one thread, SIMD128).
 
 /// `dst[i·dst_rs + j] += Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`.
 ///
@@ -16,31 +17,98 @@ pub(super) fn matmul_acc(
     rhs: &[f32],
     rhs_rs: usize,
 ) {
+    checked_product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, true);
+}
+
+/// `dst[i·dst_rs + j] = Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]`: as [`matmul_acc`], without reading
+/// `dst` first (so it need not be zeroed).
+///
+/// # Panics
+/// As [`matmul_acc`].
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul_set(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+) {
+    if k == 0 {
+        // An empty sum: the products below would leave `dst` as it was.
+        for row in dst.chunks_mut(dst_rs.max(1)).take(m) {
+            let len = n.min(row.len());
+            row[..len].fill(0.0);
+        }
+    }
+    checked_product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, false);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn checked_product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
     // The extent each operand must have; `checked_mul` so that absurd shapes fail the assert
     // instead of wrapping around to a small number.
     let extent = |rows: usize, stride: usize| (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(n));
-    assert!(n <= dst_rs && n <= rhs_rs, "matmul_acc: row strides shorter than a row");
-    assert!(m.checked_mul(k).is_some_and(|len| lhs.len() >= len), "matmul_acc: lhs too short");
-    assert!(extent(k, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul_acc: rhs too short");
-    assert!(extent(m, dst_rs).is_some_and(|len| dst.len() >= len), "matmul_acc: dst too short");
-    product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs);
+    assert!(n <= dst_rs && n <= rhs_rs, "matmul: row strides shorter than a row");
+    assert!(m.checked_mul(k).is_some_and(|len| lhs.len() >= len), "matmul: lhs too short");
+    assert!(extent(k, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul: rhs too short");
+    assert!(extent(m, dst_rs).is_some_and(|len| dst.len() >= len), "matmul: dst too short");
+    product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, accumulate);
 }
 
 #[cfg(target_family = "wasm")]
 #[allow(clippy::too_many_arguments)]
-fn product(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs: &[f32], rhs: &[f32], rhs_rs: usize) {
-    super::sgemm::sgemm_acc(m, n, k, lhs, rhs, rhs_rs, dst, dst_rs);
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+) {
+    super::sgemm::sgemm(m, n, k, lhs, rhs, rhs_rs, dst, dst_rs, accumulate);
 }
 
 /// The crate's one `unsafe` call, native only: `gemm` takes raw pointers and strides.
 #[cfg(not(target_family = "wasm"))]
 #[allow(clippy::too_many_arguments)]
 #[allow(unsafe_code)]
-fn product(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs: &[f32], rhs: &[f32], rhs_rs: usize) {
-    // SAFETY: `matmul_acc` asserted that every element the call reads (lhs: m×k with row stride
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+) {
+    // Inside a task of rayon's pool (a kernel's parallel loop, or an image of a batch), the
+    // other threads are busy already: one thread per product.
+    let parallelism = match rayon::current_thread_index() {
+        Some(_) => gemm::Parallelism::None,
+        None => gemm::Parallelism::Rayon(0),
+    };
+    // SAFETY: `checked_product` asserted that every element the call reads (lhs: m×k with row stride
     // k, rhs: k×n with row stride rhs_rs, column stride 1) and writes (dst: m×n with row stride
     // dst_rs) lies inside the three slices; `dst` is borrowed mutably, so it aliases neither input.
     unsafe {
@@ -51,7 +119,7 @@ fn product(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs: &[
             dst.as_mut_ptr(),
             1,
             dst_rs as isize,
-            true,
+            accumulate,
             lhs.as_ptr(),
             1,
             k as isize,
@@ -63,7 +131,7 @@ fn product(m: usize, n: usize, k: usize, dst: &mut [f32], dst_rs: usize, lhs: &[
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            parallelism,
         );
     }
 }
@@ -84,5 +152,20 @@ mod tests {
     fn overflowing_shapes_are_refused() {
         let mut dst = vec![0.0; 4];
         matmul_acc(usize::MAX / 2, 1, 3, &mut dst, 1, &[0.0; 6], &[0.0; 3], 1);
+    }
+
+    #[test]
+    fn set_overwrites_and_acc_adds() {
+        // [[1, 2], [3, 4]] · [[5, 6], [7, 8]] = [[19, 22], [43, 50]], into rows of stride 3.
+        let (lhs, rhs) = ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]);
+        let mut dst = vec![f32::NAN, f32::NAN, -1.0, f32::NAN, f32::NAN];
+        matmul_set(2, 2, 2, &mut dst, 3, &lhs, &rhs, 2);
+        assert_eq!(dst[..2], [19.0, 22.0]);
+        assert_eq!(dst[2], -1.0, "outside the rows: untouched");
+        assert_eq!(dst[3..], [43.0, 50.0]);
+        matmul_acc(2, 2, 2, &mut dst, 3, &lhs, &rhs, 2);
+        assert_eq!(dst, [38.0, 44.0, -1.0, 86.0, 100.0]);
+        matmul_set(2, 2, 0, &mut dst, 3, &[], &[], 2);
+        assert_eq!(dst, [0.0, 0.0, -1.0, 0.0, 0.0], "an empty sum is zero");
     }
 }

@@ -18,16 +18,24 @@ const KC: usize = 128;
 /// Columns of one packed block of `b` (`KC × NC` floats, 256 KB, fits L2).
 const NC: usize = 256;
 
-/// `c[i·ldc + j] += Σ_p a[i·k + p] · b[p·ldb + j]` for `i < m`, `j < n`.
+/// `c[i·ldc + j] += Σ_p a[i·k + p] · b[p·ldb + j]` for `i < m`, `j < n` (`=` instead of `+=`
+/// unless `accumulate`; `k` must then be positive).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb: usize, c: &mut [f32], ldc: usize) {
+pub(super) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    assert!(
-        a.len() >= m * k && b.len() >= (k - 1) * ldb + n && c.len() >= (m - 1) * ldc + n,
-        "sgemm_acc: short operand"
-    );
+    assert!(a.len() >= m * k && b.len() >= (k - 1) * ldb + n && c.len() >= (m - 1) * ldc + n, "sgemm: short operand");
     let m_blocks = m.div_ceil(MR);
     let mut a_packed = Vec::new();
     let mut b_packed = Vec::new();
@@ -42,17 +50,21 @@ pub(super) fn sgemm_acc(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], ldb:
                     let ap = &a_packed[ib * kc * MR..][..kc * MR];
                     let acc = micro_kernel(ap, bp);
                     let (i, j) = (ib * MR, j0 + jb * NR);
+                    // The first block of depth overwrites `c` unless accumulating.
+                    let add = accumulate || p0 > 0;
                     for (r, acc_row) in acc.iter().enumerate().take(m - i) {
                         let dst = &mut c[(i + r) * ldc + j..][..NR.min(n - j)];
                         match <&mut [f32; NR]>::try_from(&mut *dst) {
                             // A whole row of the block: one vector add (the ragged edge below
                             // would be lane-by-lane, which costs as much as a short product).
-                            Ok(full) => {
+                            Ok(full) if add => {
                                 for l in 0..NR {
                                     full[l] += acc_row[l];
                                 }
                             }
-                            Err(_) => dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v),
+                            Ok(full) => *full = *acc_row,
+                            Err(_) if add => dst.iter_mut().zip(acc_row).for_each(|(d, v)| *d += v),
+                            Err(_) => dst.copy_from_slice(&acc_row[..dst.len()]),
                         }
                     }
                 }
@@ -135,9 +147,18 @@ mod tests {
                         (0..k).map(|p| f64::from(a[i * k + p]) * f64::from(b[p * ldb + j])).sum::<f64>() as f32;
                 }
             }
-            sgemm_acc(m, n, k, &a, &b, ldb, &mut c, ldc);
+            let mut set = c.clone();
+            sgemm(m, n, k, &a, &b, ldb, &mut c, ldc, true);
             let worst = c.iter().zip(&want).fold(0.0f32, |w, (x, y)| w.max((x - y).abs()));
             assert!(worst < 1e-4, "{m}×{n}×{k}: max |Δ| {worst}");
+            // Overwriting: the product alone inside the rows, the rest untouched.
+            let before = set.clone();
+            sgemm(m, n, k, &a, &b, ldb, &mut set, ldc, false);
+            for (idx, ((s, w), b)) in set.iter().zip(&want).zip(&before).enumerate() {
+                let (i, j) = (idx / ldc, idx % ldc);
+                let expected = if i < m && j < n { w - b } else { *b };
+                assert!((s - expected).abs() < 1e-4, "{m}×{n}×{k} overwrite at ({i}, {j}): {s} vs {expected}");
+            }
         }
     }
 }

@@ -182,7 +182,11 @@ pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, off
 
 /// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively,
 /// in order in wasm (one thread). Each worker keeps its own scratch buffer.
-fn for_each_plane(out: &mut [f32], plane_len: usize, f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Send + Sync) {
+pub(super) fn for_each_plane(
+    out: &mut [f32],
+    plane_len: usize,
+    f: impl Fn(usize, &mut [f32], &mut Vec<f32>) + Send + Sync,
+) {
     #[cfg(not(target_family = "wasm"))]
     {
         use rayon::prelude::*;

@@ -9,8 +9,8 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::conv::TILE_FLOATS;
-use super::matmul::matmul_acc;
-use super::window::{LANES, Window, phased_row};
+use super::matmul::matmul_set;
+use super::window::{LANES, Window, for_each_plane, phased_row};
 use super::{Activation, activate};
 
 /// Whether `window` (with `groups == 1`) is a 3×3, stride-1 convolution this can run.
@@ -62,29 +62,66 @@ pub(super) fn conv(
     let u = transform_weights(weight, cin, cout);
     let (tiles_h, tiles_w) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let rows_per_band = (TILE_FLOATS / (16 * cin.max(cout) * tiles_w).max(1)).clamp(1, tiles_h);
-    let (mut v, mut m, mut band) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut v, mut m) = (Vec::new(), Vec::new());
     for ty0 in (0..tiles_h).step_by(rows_per_band) {
         let rows = rows_per_band.min(tiles_h - ty0);
         let tiles = rows * tiles_w;
-        // Every element of `v` is written below; `m` accumulates, so it starts at zero. Both
-        // get `LANES` of slack so that the last chunk of tiles can be read whole.
-        v.resize(16 * cin * tiles + LANES, 0.0);
-        for ci in 0..cin {
-            let width = fill_band(&mut band, &x[ci * g.h * g.w..][..g.h * g.w], g, ty0, rows, tiles_w);
-            transform_input(&band, width, rows, tiles_w, &mut v[ci * tiles..], cin * tiles);
-        }
-        m.clear();
-        m.resize(16 * cout * tiles + LANES, 0.0);
-        for xi in 0..16 {
-            let (lhs, rhs) = (&u[xi * cout * cin..][..cout * cin], &v[xi * cin * tiles..]);
-            matmul_acc(cout, tiles, cin, &mut m[xi * cout * tiles..], tiles, lhs, rhs, tiles);
-        }
-        for co in 0..cout {
-            let plane = &mut out[co * g.oh * g.ow..][..g.oh * g.ow];
-            transform_output(&m[co * tiles..], cout * tiles, bias[co], g, ty0, rows, tiles_w, plane);
-        }
+        // Per input channel, its 16 transformed planes `v[ci][ξ][t]`, so that each channel's
+        // transform owns one contiguous run; per product ξ, its `cout` rows `m[ξ][co][t]`, so
+        // that each product owns one, plus `LANES` of slack so that the last chunk of tiles can
+        // be read whole. Natively the transforms run in parallel over channels and the 16
+        // products over ξ (each on one thread: small products split poorly). Every element of
+        // `v` and `m` is written below (the slack is read, never used), so both buffers are only
+        // resized.
+        let v_stride = 16 * tiles;
+        v.resize(cin * v_stride, 0.0);
+        for_each_plane(&mut v, v_stride, |ci, planes, band| {
+            input_channel(&x[ci * g.h * g.w..][..g.h * g.w], g, ty0, rows, tiles_w, band, planes);
+        });
+        let m_stride = cout * tiles;
+        m.resize(16 * m_stride + LANES, 0.0);
+        for_each_plane(&mut m[..16 * m_stride], m_stride, |xi, product, _| {
+            let (lhs, rhs) = (&u[xi * cout * cin..][..cout * cin], &v[xi * tiles..]);
+            matmul_set(cout, tiles, cin, product, tiles, lhs, rhs, v_stride);
+        });
+        for_each_plane(&mut out[..cout * g.oh * g.ow], g.oh * g.ow, |co, plane, _| {
+            output_channel(&m[co * tiles..], m_stride, bias[co], act, g, ty0, rows, tiles_w, plane);
+        });
     }
-    activate(act, out);
+}
+
+/// The transformed input planes `v[ξ][t]` of one input channel for tile rows
+/// `ty0..ty0 + rows`, through a copy of the rows they read in `band`.
+fn input_channel(
+    plane: &[f32],
+    g: &Window,
+    ty0: usize,
+    rows: usize,
+    tiles_w: usize,
+    band: &mut Vec<f32>,
+    v: &mut [f32],
+) {
+    let width = fill_band(band, plane, g, ty0, rows, tiles_w);
+    transform_input(band, width, rows, tiles_w, v, rows * tiles_w);
+}
+
+/// Output rows of tile rows `ty0..ty0 + rows` of one output channel from its products
+/// `m[ξ·stride + t]`: `act(Aᵀ · m · A + bias)`.
+#[allow(clippy::too_many_arguments)]
+fn output_channel(
+    m: &[f32],
+    stride: usize,
+    bias: f32,
+    act: Activation,
+    g: &Window,
+    ty0: usize,
+    rows: usize,
+    tiles_w: usize,
+    plane: &mut [f32],
+) {
+    transform_output(m, stride, bias, g, ty0, rows, tiles_w, plane);
+    let (start, end) = (2 * ty0 * g.ow, (2 * (ty0 + rows)).min(g.oh) * g.ow);
+    activate(act, &mut plane[start..end]);
 }
 
 /// `U_ξ[co][ci]` (ξ = 0..16) = `G · g · Gᵀ` of each 3×3 filter, `G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]`.
@@ -126,22 +163,38 @@ fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, ty0: usize, rows: u
 fn transform_input(band: &[f32], width: usize, rows: usize, tiles_w: usize, v: &mut [f32], stride: usize) {
     for r in 0..rows {
         for t0 in (0..tiles_w).step_by(LANES) {
-            // d[i][j]: row 2r + i, column 2·tile + j = half-row (j % 2) at tile + j / 2.
-            let d: [[&Lanes; 4]; 4] = std::array::from_fn(|i| {
-                let row = &band[(2 * r + i) * 2 * width..][..2 * width];
-                std::array::from_fn(|j| lanes_at(row, (j % 2) * width + t0 + j / 2))
-            });
             // Bᵀ·d column by column, then (Bᵀ·d)·B row by row.
-            let cols: [[Lanes; 4]; 4] = std::array::from_fn(|j| b_t([d[0][j], d[1][j], d[2][j], d[3][j]]));
+            let base = 2 * r * 2 * width + t0;
+            // Written out: the closures of `array::map` / `array::from_fn` were not inlined
+            // (natively, a call per column: 3–4 % of a NanoDet-g frame in `perf`).
+            let cols = [
+                input_column(band, base, width, 0),
+                input_column(band, base, width, 1),
+                input_column(band, base, width, 2),
+                input_column(band, base, width, 3),
+            ];
             let n = LANES.min(tiles_w - t0);
             for i in 0..4 {
                 let row = b_t([&cols[0][i], &cols[1][i], &cols[2][i], &cols[3][i]]);
                 for (j, values) in row.iter().enumerate() {
-                    v[(i * 4 + j) * stride + r * tiles_w + t0..][..n].copy_from_slice(&values[..n]);
+                    let dst = &mut v[(i * 4 + j) * stride + r * tiles_w + t0..][..n];
+                    // A whole chunk: one vector store, not a call to `memcpy`.
+                    match <&mut Lanes>::try_from(&mut *dst) {
+                        Ok(full) => *full = *values,
+                        Err(_) => dst.copy_from_slice(&values[..n]),
+                    }
                 }
             }
         }
     }
+}
+
+/// `Bᵀ·d` for column `j` of the 4×4 inputs of `LANES` tiles: `d[i][j]` is row `i`, column
+/// `2·tile + j` = half-row `j % 2` at `tile + j / 2`, from `band[base..]`.
+#[inline(always)]
+fn input_column(band: &[f32], base: usize, width: usize, j: usize) -> [Lanes; 4] {
+    let at = |i: usize| lanes_at(band, base + i * 2 * width + (j % 2) * width + j / 2);
+    b_t([at(0), at(1), at(2), at(3)])
 }
 
 /// `Y = Aᵀ · m · A + bias` (2×2 outputs per tile) for one output channel, from `m[ξ·stride + t]`.
@@ -160,9 +213,12 @@ fn transform_output(
     for r in 0..rows {
         for t0 in (0..tiles_w).step_by(LANES) {
             let t = r * tiles_w + t0;
-            let mv: [[&Lanes; 4]; 4] =
-                std::array::from_fn(|i| std::array::from_fn(|j| lanes_at(m, (i * 4 + j) * stride + t)));
-            let cols: [[Lanes; 2]; 4] = std::array::from_fn(|j| a_t([mv[0][j], mv[1][j], mv[2][j], mv[3][j]]));
+            let cols = [
+                output_column(m, stride, t, 0),
+                output_column(m, stride, t, 1),
+                output_column(m, stride, t, 2),
+                output_column(m, stride, t, 3),
+            ];
             let n = LANES.min(tiles_w - t0);
             for i in 0..2 {
                 let oh = 2 * (ty0 + r) + i;
@@ -188,4 +244,11 @@ fn transform_output(
 #[inline(always)]
 fn lanes_at(xs: &[f32], start: usize) -> &Lanes {
     xs[start..start + LANES].try_into().expect("a slice of LANES values")
+}
+
+/// `Aᵀ·m` for column `j` of the 4×4 products of `LANES` tiles from `t`: `m[ξ·stride + t]`.
+#[inline(always)]
+fn output_column(m: &[f32], stride: usize, t: usize, j: usize) -> [Lanes; 2] {
+    let at = |i: usize| lanes_at(m, (i * 4 + j) * stride + t);
+    a_t([at(0), at(1), at(2), at(3)])
 }

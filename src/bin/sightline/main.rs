@@ -155,7 +155,7 @@ struct Common {
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=MAX_REPEAT as i64))]
     repeat: u32,
     /// Image files (PNG or JPEG) and folders, searched recursively for *.png, *.jpg and *.jpeg.
-    /// Several images are decoded in the background while the model runs, in the order given.
+    /// Several images are read and run on all cores, a few at a time, and reported in the order given.
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
 }

@@ -7,8 +7,8 @@
 use burn::module::{Module, Param};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::module::{interpolate, max_pool2d};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
@@ -159,4 +159,16 @@ impl MaxPool {
         let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.stride; 2]).with_padding([self.pad; 2]);
         max_pool2d(x, options)
     }
+}
+
+/// Bilinear resampling to `size` with half-pixel centres (PyTorch `align_corners=False`, TF
+/// `half_pixel_centers=True`).
+///
+/// # Shapes
+/// `[b, c, h, w]` → `[b, c, size[0], size[1]]`
+pub fn resize_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    if cpu::runs_on(&x.device()) {
+        return cpu::resize_bilinear(x, size);
+    }
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
 }

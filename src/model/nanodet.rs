@@ -5,12 +5,10 @@
 
 use burn::module::Module;
 use burn::tensor::activation::sigmoid;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::layers::{ConvAct, ConvSpec, MaxPool};
+use super::layers::{ConvAct, ConvSpec, MaxPool, resize_bilinear};
 use super::weights::Weights;
 use crate::error::Result;
 
@@ -194,10 +192,9 @@ pub struct NanoDet {
     classes: usize,
 }
 
-/// Bilinear resampling with half-pixel centres (PyTorch `align_corners=False`, TF
-/// `half_pixel_centers=True`), as in the PAN of the released model.
+/// Bilinear resampling with half-pixel centres, as in the PAN of the released model.
 fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false).with_output_size(size))
+    resize_bilinear(x, size)
 }
 
 impl NanoDet {

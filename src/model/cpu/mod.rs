@@ -21,7 +21,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_extension};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
@@ -30,6 +30,7 @@ use window::Window;
 
 mod conv;
 mod matmul;
+mod resample;
 // The wasm matrix product; natively it is compiled only for its unit test.
 #[cfg(any(target_family = "wasm", test))]
 mod sgemm;
@@ -50,6 +51,9 @@ pub trait CpuKernels: Backend {
 
     /// Max pooling with a square `kernel`, `stride` and symmetric `pad` (padding never wins).
     fn max_pool2d_square(x: FloatTensor<Self>, kernel: usize, stride: usize, pad: usize) -> FloatTensor<Self>;
+
+    /// Bilinear resampling to `size` with half-pixel centres (`align_corners = false`).
+    fn resize_bilinear(x: FloatTensor<Self>, size: [usize; 2]) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -115,6 +119,17 @@ impl CpuKernels for Flex {
         }
         Flex::max_pool2d(x, [kernel; 2], [stride; 2], [pad; 2], [1, 1], false)
     }
+
+    fn resize_bilinear(x: FlexTensor, size: [usize; 2]) -> FlexTensor {
+        let x = x.to_contiguous();
+        let xs = x.layout().shape().to_vec();
+        if let (&[n, c, h, w], Some(xd)) = (xs.as_slice(), x.as_slice::<f32>()) {
+            let out = resample::bilinear(xd, n * c, (h, w), (size[0], size[1]));
+            return from_vec(out, vec![n, c, size[0], size[1]]);
+        }
+        let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false);
+        Flex::interpolate(x, size, options)
+    }
 }
 
 /// Whether tensors on `device` can use these kernels (flex only).
@@ -154,6 +169,11 @@ fn padding_pairs(conv: &Conv2d, h: usize, w: usize) -> [(usize, usize); 2] {
         }
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
     }
+}
+
+/// Bilinear resampling to `size`, half-pixel centres; `x` must be on the flex device.
+pub(super) fn resize_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::resize_bilinear(x.into_dispatch(), size))
 }
 
 /// Max pooling (square window, symmetric padding); `x` must be on the flex device.
@@ -278,6 +298,21 @@ mod tests {
             let x = Tensor::<4>::random([1, 6, size, size + 3], Distribution::Normal(0.0, 1.0), &device);
             let want = Activation::Relu6.apply(conv.forward(x.clone()));
             assert_close(conv2d_act(&conv, x, Activation::Relu6), want, &format!("{padding:?} k{k} s{s}"));
+        }
+    }
+
+    #[test]
+    fn bilinear_resampling_matches_burn() {
+        use burn::tensor::module::interpolate;
+        let device = Device::flex();
+        // Up ×2 (NanoDet's PAN), down ×½, odd ratios both ways, one-pixel planes.
+        for (h, w, oh, ow) in
+            [(13, 13, 26, 26), (26, 26, 13, 13), (7, 5, 11, 3), (5, 9, 5, 9), (1, 1, 3, 2), (4, 6, 1, 1)]
+        {
+            let x = Tensor::<4>::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false);
+            let want = interpolate(x.clone(), options.with_output_size([oh, ow]));
+            assert_close(super::resize_bilinear(x, [oh, ow]), want, &format!("{h}×{w} → {oh}×{ow}"));
         }
     }
 

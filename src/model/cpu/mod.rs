@@ -9,7 +9,8 @@
 //! - `conv.rs`: dense convolutions as matrix products (1×1 directly, others through im2col);
 //! - `winograd.rs`: 3×3 stride-1 convolutions by Winograd's F(2×2, 3×3);
 //! - `matmul.rs` / `sgemm.rs`: the matrix product (the `gemm` crate natively, a register-blocked
-//!   kernel in wasm).
+//!   kernel in wasm);
+//! - `resample.rs`: bilinear resampling with half-pixel centres (NanoDet-g's PAN).
 //!
 //! The kernels only run for tensors on the flex device; the layers in `layers.rs` choose between
 //! them and burn's operators. Anything not covered here (other dtypes, dilation, grouped but not

@@ -2,6 +2,7 @@
 // image, same browser, frames interleaved. Driven by scripts/bench/bench.mjs.
 import { ImageClassifier, ObjectDetector, memoryUsage } from "/www/lib/sightline.js";
 import { parseNpy } from "/scripts/lib/npy.mjs";
+import { gpuCalls } from "/scripts/lib/gpu-calls.js";
 import * as ort from "/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs";
 
 ort.env.wasm.wasmPaths = "/node_modules/onnxruntime-web/dist/";
@@ -17,6 +18,14 @@ const MODELS = {
 const PLACE = {
   worker: new URLSearchParams(location.search).get("worker") === "1",
 };
+
+/** The WebGPU adapter this page gets (what the WebGPU figures were measured on), or null. */
+async function adapter() {
+  const a = await navigator.gpu?.requestAdapter();
+  if (!a) return null;
+  const { vendor, architecture, device, description } = a.info ?? {};
+  return { vendor, architecture, device, description, isFallbackAdapter: a.isFallbackAdapter ?? a.info?.isFallbackAdapter };
+}
 
 async function fixturePixels(name) {
   const img = new Image();
@@ -44,7 +53,17 @@ async function heap() {
   return performance.memory?.usedJSHeapSize ?? NaN;
 }
 
-/** Cold start + interleaved warm frames for sightline on `backend` and ORT on `ep`. */
+/** The WebGPU calls `frame()` makes (one warm frame; see scripts/lib/gpu-calls.js). */
+async function counted(frame) {
+  const before = gpuCalls.snapshot();
+  await frame();
+  return gpuCalls.since(before);
+}
+
+/**
+ * Cold start + interleaved warm frames for sightline on `backend` and ORT on `ep`, then one more
+ * warm frame of each with its WebGPU calls counted.
+ */
 async function compare({ model, backend, ep, frames, peer, image }) {
   const m = MODELS[model];
   const pixels = await fixturePixels(image);
@@ -80,6 +99,8 @@ async function compare({ model, backend, ep, frames, peer, image }) {
       await run();
       out.ort.latencies.push(now() - t);
     }
+    out.sightline.gpuCalls = await counted(() => task[m.method](pixels));
+    out.ort.gpuCalls = await counted(run);
     await session.release();
   } else {
     out.sightline.latencies = [];
@@ -88,6 +109,7 @@ async function compare({ model, backend, ep, frames, peer, image }) {
       await task[m.method](pixels);
       out.sightline.latencies.push(now() - t);
     }
+    out.sightline.gpuCalls = await counted(() => task[m.method](pixels));
   }
   await task.close();
   return out;
@@ -139,5 +161,5 @@ async function prepare({ model, backend }) {
 }
 const IMAGE_FOR_PROFILE = "dog.jpg";
 
-window.bench = { compare, memory, prepare };
+window.bench = { adapter, compare, memory, prepare };
 window.benchReady = true;

@@ -59,6 +59,12 @@ const { server, url } = await startServer(ROOT, { mounts: peerDir ? { "/peer/": 
 const browser = await launch(["--enable-precise-memory-info", "--js-flags=--expose-gc"]);
 report.browser = browser.version();
 try {
+  {
+    const h = await openPage(browser, `${url}/scripts/bench/bench.html`);
+    await h.page.waitForFunction(() => window.benchReady === true);
+    report.adapter = await h.page.evaluate(() => window.bench.adapter());
+    await h.close();
+  }
   for (const model of models) {
     for (const backend of backends) {
       const h = await openPage(browser, `${url}/scripts/bench/bench.html`);
@@ -99,6 +105,12 @@ try {
 
 const lines = [];
 lines.push(`sightline benchmark — ${report.date.slice(0, 16)} — ${report.machine} — ${report.browser}`);
+const a = report.adapter;
+lines.push(
+  a
+    ? `WebGPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(" / ")}${a.isFallbackAdapter ? " (software fallback adapter)" : ""}`
+    : "WebGPU adapter: none",
+);
 lines.push("");
 lines.push("| wasm | raw | gzip | brotli |");
 lines.push("|---|---|---|---|");
@@ -114,6 +126,18 @@ for (const r of report.runs) {
   lines.push(
     `| ${r.model} | ${s.backend} | ${ms(s.createMs)} (${ms(t.wasmMs)} / ${ms(t.deviceMs)} / ${ms(t.weightsMs)} / ${ms(t.buildMs)} / ${ms(t.warmUpMs)}) | ${ms(s.firstResultMs)} | ${ms(s.p50)} | ${ms(s.p95)} | ${ms(o.createMs)} | ${ms(o.firstResultMs)} | ${ms(o.p50)} | ${ms(o.p95)} | ${ratio} |`,
   );
+}
+const calls = report.runs.filter((r) => r.backend === "webgpu" && r.sightline.gpuCalls);
+if (calls.length) {
+  // The launch-count proxy for real GPUs (issue 14): what one warm frame asks of WebGPU.
+  const cell = (c) =>
+    c
+      ? `${c.dispatches} / ${c.computePasses} / ${c.bindGroups} / ${c.submits} / ${c.buffersCreated} / ${c.bufferWrites} (${c.bytesWritten} B) / ${c.readbacks}`
+      : "–";
+  lines.push("");
+  lines.push("| WebGPU calls per warm frame: dispatches / compute passes / bind groups / submits / buffers created / buffer writes (bytes) / readbacks | sightline | onnxruntime-web |");
+  lines.push("|---|---|---|");
+  for (const r of calls) lines.push(`| ${r.model} | ${cell(r.sightline.gpuCalls)} | ${cell(r.ort?.gpuCalls)} |`);
 }
 if (report.memory.length) {
   lines.push("");

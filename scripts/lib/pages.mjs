@@ -68,11 +68,18 @@ export async function startServer(root = ROOT, options = {}) {
   return { server, url: `http://127.0.0.1:${server.address().port}` };
 }
 
-/** Flags that give headless Chromium real WebGPU on its bundled SwiftShader Vulkan driver. */
+/**
+ * Flags that give headless Chromium real WebGPU: on its bundled SwiftShader Vulkan driver by
+ * default, on the machine's GPU (its Vulkan driver) with `SIGHTLINE_GPU=hardware`
+ * (scripts/bench/gpu.sh).
+ */
+const ADAPTER =
+  process.env.SIGHTLINE_GPU === "hardware"
+    ? ["--use-vulkan=native", "--use-angle=vulkan", "--ignore-gpu-blocklist"]
+    : ["--use-vulkan=swiftshader", "--use-angle=swiftshader"];
 const FLAGS = [
   "--enable-unsafe-webgpu",
-  "--use-vulkan=swiftshader",
-  "--use-angle=swiftshader",
+  ...ADAPTER,
   "--disable-quic",
   "--no-first-run",
   "--disable-background-networking",

@@ -537,8 +537,26 @@ fn check_detector(device: &Device, backend: &str) {
         println!("{backend} dog {label}: relative max |Δ| = {rel:.2e}");
         assert!(rel <= INTERMEDIATE_REL_TOL, "{backend} {label}: relative difference {rel}");
     }
-    // The six raw outputs of every reference input.
+    // The six raw outputs of every reference input, per level and packed into the one tensor a
+    // frame reads back (written in place by the head's convolutions on the GPU).
     for name in IMAGES {
+        let packed = to_vec(d.model().forward_packed(input_tensor(name, device)));
+        let mut at = 0;
+        for stride in [8, 16, 32] {
+            let (shape, cls) = npy_f32(&fixture(&format!("{name}/det_cls{stride}.npy")));
+            let (_, reg) = npy_f32(&fixture(&format!("{name}/det_reg{stride}.npy")));
+            let (cells, nc, nr) = (shape[1], shape[2], reg.len() / shape[1]);
+            let (mut dc, mut dr) = (0.0f32, 0.0f32);
+            for cell in 0..cells {
+                let row = &packed[at + cell * (nc + nr)..at + (cell + 1) * (nc + nr)];
+                dc = dc.max(max_abs_diff(&row[..nc], &cls[cell * nc..(cell + 1) * nc]));
+                dr = dr.max(max_abs_diff(&row[nc..], &reg[cell * nr..(cell + 1) * nr]));
+            }
+            at += cells * (nc + nr);
+            println!("{backend} {name} packed {stride}: cls max |Δ| = {dc:.2e}, reg max |Δ| = {dr:.2e}");
+            assert!(dc <= CLS_TOL && dr <= REG_TOL, "{backend} {name} packed level {stride}: {dc} / {dr}");
+        }
+        assert_eq!(at, packed.len(), "{backend} {name}: packed output size");
         let levels = d.model().forward(input_tensor(name, device));
         for (level, stride) in levels.into_iter().zip([8, 16, 32]) {
             for (what, t, tol) in [("cls", level.cls, CLS_TOL), ("reg", level.reg, REG_TOL)] {

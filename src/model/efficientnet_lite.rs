@@ -146,8 +146,8 @@ impl MbConv {
             Some(expand) => expand.forward(x.clone()),
             None => x.clone(),
         };
-        y = self.project.forward(self.depthwise.forward(y));
-        if self.residual { y + x } else { y }
+        y = self.depthwise.forward(y);
+        if self.residual { self.project.forward_add(y, x) } else { self.project.forward(y) }
     }
 }
 

@@ -12,8 +12,8 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::cpu;
 use super::weights::{Weights, tensor};
+use super::{cpu, gpu};
 use crate::error::{Error, Result};
 
 /// Shape of a convolution: channels, square kernel, stride, groups and padding.
@@ -128,11 +128,80 @@ impl ConvAct {
     /// # Shapes
     /// `[b, cin, h, w]` → `[b, cout, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        if cpu::runs_on(&x.device()) {
+        let device = x.device();
+        if cpu::runs_on(&device) {
             return cpu::conv2d_act(&self.conv, x, self.act);
+        }
+        if gpu::runs_on(&device) {
+            return gpu::conv2d_act(&self.conv, x, self.act, None);
         }
         self.act.apply(self.conv.forward(x))
     }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.conv.weight.dims()[0]
+    }
+
+    /// The output's shape for an input of shape `input`.
+    pub fn output_dims(&self, [b, _, h, w]: [usize; 4]) -> [usize; 4] {
+        let options = cpu::conv_options(&self.conv, h, w);
+        let [kh, kw] = self.conv.kernel_size;
+        let side = |size: usize, (begin, end): (usize, usize), k: usize, s: usize, d: usize| {
+            (size + begin + end - d * (k - 1) - 1) / s + 1
+        };
+        let [sy, sx] = options.stride;
+        let [dy, dx] = options.dilation;
+        [b, self.out_channels(), side(h, options.padding[0], kh, sy, dy), side(w, options.padding[1], kw, sx, dx)]
+    }
+
+    /// `forward(x)` written in place into `output`, on GPU devices only ([`writes_in_place`]):
+    /// result `(n, c, y, x)` goes to element `place.0 + n·place.1[0] + c·place.1[1] + y·place.1[2]
+    /// + x·place.1[3]` of `output`, with a sigmoid after the activation on result channels below
+    /// `sigmoid_channels`. Returns `output`, which now holds the result; use the returned tensor.
+    pub fn forward_into<const D: usize>(
+        &self,
+        x: Tensor<4>,
+        output: Tensor<D>,
+        place: (usize, [usize; 4]),
+        sigmoid_channels: usize,
+    ) -> Tensor<D> {
+        debug_assert!(writes_in_place(&x.device()));
+        gpu::conv2d_act_into(&self.conv, x, self.act, output, place, sigmoid_channels)
+    }
+
+    /// [`forward_into`](Self::forward_into) (no sigmoid) that also returns the result as a
+    /// tensor of its own: `output` — a clone of a tensor the caller keeps — is written in place.
+    /// For a result that is both part of a concatenation and the next layer's input (WebGPU
+    /// cannot read a buffer in the dispatch that writes it).
+    pub fn forward_into_and_new(&self, x: Tensor<4>, output: Tensor<4>, place: (usize, [usize; 4])) -> Tensor<4> {
+        debug_assert!(writes_in_place(&x.device()));
+        gpu::conv2d_act_into_and_new(&self.conv, x, self.act, output, place)
+    }
+
+    /// `forward(x) + residual`; on the GPU in the same kernel launch.
+    ///
+    /// # Shapes
+    /// `[b, cin, h, w]`, residual `[b, cout, h', w']` → `[b, cout, h', w']`
+    pub fn forward_add(&self, x: Tensor<4>, residual: Tensor<4>) -> Tensor<4> {
+        if gpu::runs_on(&x.device()) {
+            return gpu::conv2d_act(&self.conv, x, self.act, Some(residual));
+        }
+        self.forward(x) + residual
+    }
+}
+
+/// Whether convolutions on `device` can write into part of an existing tensor
+/// ([`ConvAct::forward_into`]): GPU devices, where it saves a concatenation's copy kernels.
+pub fn writes_in_place(device: &Device) -> bool {
+    gpu::runs_on(device)
+}
+
+/// Where result `(n, c, y, x)` of a convolution goes in a contiguous `[b, channels, h, w]`
+/// concatenation when its channels start at `first`: `(offset, strides)` for
+/// [`ConvAct::forward_into`].
+pub fn channel_range(channels: usize, h: usize, w: usize, first: usize) -> (usize, [usize; 4]) {
+    (first * h * w, [channels * h * w, h * w, w, 1])
 }
 
 /// Max pooling with a square window, equal strides and symmetric padding that never wins (the

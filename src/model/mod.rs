@@ -3,6 +3,7 @@
 mod activation;
 mod cpu;
 mod efficientnet_lite;
+mod gpu;
 mod layers;
 mod nanodet;
 mod weights;

@@ -8,7 +8,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::layers::{ConvAct, ConvSpec, MaxPool, resize_bilinear};
+use super::layers::{ConvAct, ConvSpec, MaxPool, channel_range, resize_bilinear, writes_in_place};
 use super::weights::Weights;
 use crate::error::Result;
 
@@ -114,6 +114,14 @@ struct TinyResBlock {
 
 impl TinyResBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if writes_in_place(&x.device()) {
+            // Both convolutions write their half of the concatenation directly.
+            let half = self.in_conv.out_channels();
+            let [b, _, h, w] = self.in_conv.output_dims(x.dims());
+            let out = Tensor::empty([b, 2 * half, h, w], &x.device());
+            let x = self.in_conv.forward_into_and_new(x, out.clone(), channel_range(2 * half, h, w, half));
+            return self.mid_conv.forward_into(x, out, channel_range(2 * half, h, w, 0), 0);
+        }
         let x = self.in_conv.forward(x);
         let x1 = self.mid_conv.forward(x.clone());
         Tensor::cat(vec![x1, x], 1)
@@ -159,6 +167,14 @@ impl CspBlock {
     /// # Shapes
     /// `[b, c, h, w]` → `[b, 2c, h / stride, w / stride]`
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if writes_in_place(&x.device()) {
+            let c = self.in_conv.out_channels();
+            let [b, _, h, w] = self.in_conv.output_dims(x.dims());
+            let out = Tensor::empty([b, 2 * c, h, w], &x.device());
+            let x = self.in_conv.forward_into_and_new(x, out.clone(), channel_range(2 * c, h, w, c));
+            let x1 = self.res_blocks.iter().fold(x, |y, block| block.forward(y));
+            return self.res_out_conv.forward_into(x1, out, channel_range(2 * c, h, w, 0), 0);
+        }
         let x = self.in_conv.forward(x);
         let x1 = self.res_blocks.iter().fold(x.clone(), |y, block| block.forward(y));
         Tensor::cat(vec![self.res_out_conv.forward(x1), x], 1)
@@ -220,15 +236,18 @@ impl NanoDet {
     /// # Shapes
     /// C3, C4, C5 → P3 `[1, 128, 52, 52]`, P4 `[1, 128, 26, 26]`, P5 `[1, 128, 13, 13]`
     pub fn neck(&self, [c3, c4, c5]: [Tensor<4>; 3]) -> [Tensor<4>; 3] {
-        let l5 = self.lateral[2].forward(c5);
-        let l4 = self.lateral[1].forward(c4);
-        let l3 = self.lateral[0].forward(c3);
         let size = |t: &Tensor<4>| {
             let [_, _, h, w] = t.dims();
             [h, w]
         };
-        let l4 = l4.clone() + resize(l5.clone(), size(&l4));
-        let p3 = l3.clone() + resize(l4.clone(), size(&l3));
+        let l5 = self.lateral[2].forward(c5);
+        // The lateral's output plus the coarser level resampled (one launch on the GPU).
+        let up = |x: &Tensor<4>, coarse: &Tensor<4>, lateral: &ConvAct| {
+            let [_, _, h, w] = lateral.output_dims(x.dims());
+            lateral.forward_add(x.clone(), resize(coarse.clone(), [h, w]))
+        };
+        let l4 = up(&c4, &l5, &self.lateral[1]);
+        let p3 = up(&c3, &l4, &self.lateral[0]);
         let p4 = l4.clone() + resize(p3.clone(), size(&l4));
         let p5 = l5.clone() + resize(p4.clone(), size(&l5));
         [p3, p4, p5]
@@ -251,5 +270,34 @@ impl NanoDet {
         });
         let mut next = || outs.next().expect("three levels");
         [next(), next(), next()]
+    }
+
+    /// All outputs in one tensor, so a frame needs a single readback: per cell (levels finest
+    /// first, row-major) the class scores after sigmoid, then the box logits. On the GPU the
+    /// head's last convolutions write (and activate) their cells in place.
+    ///
+    /// # Shapes
+    /// `[b, 3, 416, 416]` → `[b, cells, classes + 4 · bins]` (`[b, 3549, 124]` for NanoDet-g-416)
+    pub fn forward_packed(&self, x: Tensor<4>) -> Tensor<3> {
+        if !writes_in_place(&x.device()) {
+            let per_level = self.forward(x).into_iter().map(|l| Tensor::cat(vec![l.cls, l.reg], 2)).collect();
+            return Tensor::cat(per_level, 1);
+        }
+        let device = x.device();
+        let towers: Vec<Tensor<4>> =
+            self.neck(self.backbone(x)).into_iter().zip(&self.head).map(|(p, l)| l.tower.forward(p)).collect();
+        let width = self.head[0].out.out_channels();
+        let cells: usize = towers.iter().map(|t| t.dims()[2] * t.dims()[3]).sum();
+        let batch = towers[0].dims()[0];
+        let mut packed = Tensor::empty([batch, cells, width], &device);
+        let mut first = 0;
+        for (tower, level) in towers.into_iter().zip(&self.head) {
+            let [_, _, h, w] = tower.dims();
+            // Result (n, c, y, x) → packed[n, first + y·w + x, c].
+            let place = (first * width, [cells * width, 1, w * width, width]);
+            packed = level.out.forward_into(tower, packed, place, self.classes);
+            first += h * w;
+        }
+        packed
     }
 }

@@ -245,9 +245,7 @@ impl ObjectDetector {
     pub fn forward(&self, data: Vec<f32>) -> Tensor<3> {
         let side = self.config.input;
         let x = Tensor::from_data(TensorData::new(data, [1, 3, side, side]), &self.device);
-        let levels = self.model.forward(x);
-        let per_level = levels.into_iter().map(|l| Tensor::cat(vec![l.cls, l.reg], 2)).collect();
-        Tensor::cat(per_level, 1)
+        self.model.forward_packed(x)
     }
 
     /// Detects objects, reading the result back synchronously (native targets only).

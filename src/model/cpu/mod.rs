@@ -139,9 +139,15 @@ pub(super) fn runs_on(device: &Device) -> bool {
 }
 
 /// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device.
+/// The convolution options of a layer's `conv` on an `h`×`w` input, with its padding resolved to
+/// (begin, end) pairs (TF "SAME" pads the extra row and column at the end).
+pub(super) fn conv_options(conv: &Conv2d, h: usize, w: usize) -> ConvOptions<2> {
+    ConvOptions::new_with_padding(conv.stride, padding_pairs(conv, h, w), conv.dilation, conv.groups)
+}
+
 pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    let options = ConvOptions::new_with_padding(conv.stride, padding_pairs(conv, h, w), conv.dilation, conv.groups);
+    let options = conv_options(conv, h, w);
     let weight = conv.weight.val();
     let bias = match &conv.bias {
         Some(bias) => bias.val(),

@@ -138,14 +138,17 @@ pub(super) fn runs_on(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device.
 /// The convolution options of a layer's `conv` on an `h`×`w` input, with its padding resolved to
 /// (begin, end) pairs (TF "SAME" pads the extra row and column at the end).
 pub(super) fn conv_options(conv: &Conv2d, h: usize, w: usize) -> ConvOptions<2> {
     ConvOptions::new_with_padding(conv.stride, padding_pairs(conv, h, w), conv.dilation, conv.groups)
 }
 
-pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
+/// A layer's convolution as the kernel extensions (CPU and GPU) take it, for input `x`: input,
+/// weight, bias (zeros when the layer has none) and the options for `x`'s size.
+pub(super) type ConvOperands = (FloatTensor<Dispatch>, FloatTensor<Dispatch>, FloatTensor<Dispatch>, ConvOptions<2>);
+
+pub(super) fn conv_operands(conv: &Conv2d, x: Tensor<4>) -> ConvOperands {
     let [_, _, h, w] = x.dims();
     let options = conv_options(conv, h, w);
     let weight = conv.weight.val();
@@ -153,13 +156,13 @@ pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor
         Some(bias) => bias.val(),
         None => Tensor::zeros([weight.dims()[0]], &x.device()),
     };
-    Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_act(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-        options,
-        act,
-    ))
+    (x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), options)
+}
+
+/// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device.
+pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
+    let (x, weight, bias, options) = conv_operands(conv, x);
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_act(x, weight, bias, options, act))
 }
 
 /// `[(top, bottom), (left, right)]` as burn's `Conv2d::forward` computes it (its helper is

@@ -4,7 +4,8 @@
 //! On a real GPU a small network's frame time is set by kernel launches, not arithmetic. burn's
 //! operators run a convolution, its activation and a residual addition as three launches (and
 //! copy weights whose layout does not suit its convolution); `conv2d_act` does all of it in one
-//! launch that reads any input layout through its strides and writes NCHW.
+//! launch that reads any input layout through its strides and writes a new NCHW tensor or, in
+//! place, part of an existing one.
 //!
 //! The kernels only run for tensors on a cubecl device; `layers.rs` chooses between them, the
 //! CPU kernels and burn's operators. They compute in f32 (other float tensors are cast first).
@@ -18,6 +19,7 @@ use burn::tensor::{DType, Device, FloatDType, Tensor};
 use burn_cubecl::{CubeBackend, tensor::CubeTensor};
 
 use super::activation::Activation;
+use super::cpu::conv_operands;
 use conv::Target;
 
 mod conv;
@@ -168,14 +170,13 @@ pub(super) fn conv2d_act_into<const D: usize>(
     (offset, strides): (usize, [usize; 4]),
     sigmoid_channels: usize,
 ) -> Tensor<D> {
-    let [_, _, h, w] = x.dims();
-    let options = super::cpu::conv_options(conv, h, w);
-    let (weight, bias) = weight_and_bias(conv, &x.device());
+    let (x, weight, bias, options) = conv_operands(conv, x);
+    let output = output.into_dispatch();
     Tensor::from_dispatch(<Dispatch as GpuKernels>::conv2d_act_into(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-        output.into_dispatch(),
+        x,
+        weight,
+        bias,
+        output,
         offset,
         strides,
         options,
@@ -193,36 +194,16 @@ pub(super) fn conv2d_act_into_and_new(
     output: Tensor<4>,
     (offset, strides): (usize, [usize; 4]),
 ) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let options = super::cpu::conv_options(conv, h, w);
-    let (weight, bias) = weight_and_bias(conv, &x.device());
+    let (x, weight, bias, options) = conv_operands(conv, x);
+    let output = output.into_dispatch();
     Tensor::from_dispatch(<Dispatch as GpuKernels>::conv2d_act_into_and_new(
-        x.into_dispatch(),
-        weight.into_dispatch(),
-        bias.into_dispatch(),
-        output.into_dispatch(),
-        offset,
-        strides,
-        options,
-        act,
+        x, weight, bias, output, offset, strides, options, act,
     ))
-}
-
-fn weight_and_bias(conv: &Conv2d, device: &Device) -> (Tensor<4>, Tensor<1>) {
-    let weight = conv.weight.val();
-    let bias = match &conv.bias {
-        Some(bias) => bias.val(),
-        None => Tensor::zeros([weight.dims()[0]], device),
-    };
-    (weight, bias)
 }
 
 /// `act(conv(x) + bias) [+ residual]` for a layer's convolution, in one launch.
 pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation, residual: Option<Tensor<4>>) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let options = super::cpu::conv_options(conv, h, w);
-    let (weight, bias) = weight_and_bias(conv, &x.device());
-    let (x, weight, bias) = (x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch());
+    let (x, weight, bias, options) = conv_operands(conv, x);
     Tensor::from_dispatch(match residual {
         None => <Dispatch as GpuKernels>::conv2d_act(x, weight, bias, options, act),
         Some(r) => <Dispatch as GpuKernels>::conv2d_act_add(x, weight, bias, r.into_dispatch(), options, act),

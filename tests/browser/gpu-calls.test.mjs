@@ -56,6 +56,7 @@ for (const [Task, method] of [
       assert.ok(c.dispatches <= MAX_DISPATCHES[Task], `${c.dispatches} dispatches, at most ${MAX_DISPATCHES[Task]} expected`);
     }
     assert.deepEqual(frames[0], frames[1], "two warm frames of the same image made different calls");
+    h.assertClean();
     await h.close();
   });
 }

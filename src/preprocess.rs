@@ -110,10 +110,7 @@ fn resize_window(
     let ch = image.format().channels();
     let row = image.width() as usize * ch;
     let px = image.data();
-    let src_channel: [usize; 3] = match norm.order {
-        ChannelOrder::Rgb => [0, 1, 2],
-        ChannelOrder::Bgr => [2, 1, 0],
-    };
+    let src_channel = source_channels(norm.order);
     let plane = size * size;
     let mut out = vec![0.0f32; 3 * plane];
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
@@ -132,30 +129,85 @@ fn resize_window(
     out
 }
 
+/// Which source channel (0–2) each output channel reads.
+fn source_channels(order: ChannelOrder) -> [usize; 3] {
+    match order {
+        ChannelOrder::Rgb => [0, 1, 2],
+        ChannelOrder::Bgr => [2, 1, 0],
+    }
+}
+
+/// The resized size and the top-left corner of the `size`×`size` window taken from it.
+fn window(width: u32, height: u32, size: usize, resize: Resize) -> ((u32, u32), (u32, u32)) {
+    let side = size as u32;
+    match resize {
+        Resize::Stretch => ((side, side), (0, 0)),
+        Resize::CenterCrop => {
+            let short = (side * 256).div_ceil(224);
+            let (rw, rh) = resize_shorter_side(width, height, short);
+            ((rw, rh), ((rw - side) / 2, (rh - side) / 2))
+        }
+    }
+}
+
+/// How input pixels map back to a `width`×`height` source resized to `resized`, window at `corner`.
+fn transform(width: u32, height: u32, resized: (u32, u32), (left, top): (u32, u32)) -> Transform {
+    Transform {
+        scale_x: width as f32 / resized.0 as f32,
+        scale_y: height as f32 / resized.1 as f32,
+        offset_x: left as f32,
+        offset_y: top as f32,
+    }
+}
+
 /// Preprocesses `image` into a `size`×`size` network input.
 ///
 /// `CenterCrop` resizes the shorter side to `size * 256 / 224` (256 for a 224 input) and takes
 /// the centre; `Stretch` resizes the whole image to `size`×`size`.
 pub fn preprocess(image: &Image<'_>, size: usize, resize: Resize, norm: &Normalize) -> Input {
-    let side = size as u32;
     let (w, h) = (image.width(), image.height());
-    let (resized, (left, top)) = match resize {
-        Resize::Stretch => ((side, side), (0, 0)),
-        Resize::CenterCrop => {
-            let short = (side * 256).div_ceil(224);
-            let (rw, rh) = resize_shorter_side(w, h, short);
-            ((rw, rh), ((rw - side) / 2, (rh - side) / 2))
+    let (resized, corner) = window(w, h, size, resize);
+    Input { data: resize_window(image, resized, corner, size, norm), transform: transform(w, h, resized, corner) }
+}
+
+/// [`preprocess`]'s sampling, for a kernel that does the weighted sums elsewhere (the GPU kernel
+/// in `model`, on the image's bytes as they are): where each input pixel reads the source, in
+/// bytes, and with which weights. Computing the positions once on the host keeps them
+/// bit-identical to the CPU path's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Per input column `[byte of x0 in a row, byte of x1, fx as f32 bits]`, then per input row
+    /// `[byte where row y0 starts, byte where row y1 starts, fy as f32 bits]`: the value at
+    /// `(x, y)` is `(1 - fy)·((1 - fx)·p(y0, x0) + fx·p(y0, x1)) + fy·(…row y1…)`.
+    pub taps: Vec<u32>,
+    /// The byte offset within a pixel of each input channel's source channel.
+    pub channels: [u32; 3],
+    /// Bytes per source pixel (3 for RGB, 4 for RGBA).
+    pub pixel_bytes: u32,
+    /// Mapping from input pixels back to source pixels.
+    pub transform: Transform,
+}
+
+/// The sampling of `preprocess(image, size, resize, norm)` (see [`Sampling`]).
+pub fn sampling(image: &Image<'_>, size: usize, resize: Resize, order: ChannelOrder) -> Sampling {
+    let (w, h) = (image.width(), image.height());
+    let ((rw, rh), (left, top)) = window(w, h, size, resize);
+    let ch = image.format().channels();
+    let row = w as usize * ch;
+    let mut taps = Vec::with_capacity(6 * size);
+    let mut push = |axis: Vec<(usize, usize, f32)>, step: usize| {
+        for (i0, i1, f) in axis {
+            // Byte offsets fit in u32: an image holds at most 2^26 pixels of at most 4 bytes.
+            taps.extend([(i0 * step) as u32, (i1 * step) as u32, f.to_bits()]);
         }
     };
-    let data = resize_window(image, resized, (left, top), size, norm);
-    Input {
-        data,
-        transform: Transform {
-            scale_x: w as f32 / resized.0 as f32,
-            scale_y: h as f32 / resized.1 as f32,
-            offset_x: left as f32,
-            offset_y: top as f32,
-        },
+    push(axis_taps(w, rw, left, size), ch);
+    push(axis_taps(h, rh, top, size), row);
+    Sampling {
+        taps,
+        channels: source_channels(order).map(|c| c as u32),
+        pixel_bytes: ch as u32,
+        transform: transform(w, h, (rw, rh), (left, top)),
     }
 }
 

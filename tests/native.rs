@@ -145,6 +145,52 @@ fn preprocessing_reproduces_reference_inputs() {
     }
 }
 
+/// Issue 14: on a GPU device the frame is resampled by a kernel from its uploaded bytes; it must
+/// equal the CPU preprocessing within 1e-4 on every fixture (RGB as decoded, and as RGBA) and on
+/// extreme shapes, in every mode both tasks use.
+#[test]
+fn gpu_preprocessing_equals_cpu_preprocessing() {
+    use sightline::model::gpu_input;
+    let device = wgpu_device().expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+    let classifier = Normalize { order: ChannelOrder::Rgb, mean: [127.0; 3], std: [128.0; 3] };
+    let detector =
+        Normalize { order: ChannelOrder::Bgr, mean: [103.53, 116.28, 123.675], std: [57.375, 57.12, 58.395] };
+    let cases =
+        [(224, Resize::CenterCrop, classifier), (224, Resize::Stretch, classifier), (416, Resize::Stretch, detector)];
+    let check = |image: &Image<'_>, what: &str| {
+        for (size, resize, norm) in cases {
+            let want = preprocess(image, size, resize, &norm);
+            let (got, transform) = gpu_input(image, size, resize, &norm, &device);
+            assert_eq!(transform, want.transform, "{what}: transform");
+            let got = to_vec(got);
+            let d = max_abs_diff(&got, &want.data);
+            assert!(d <= 1e-4, "{what} {size} {resize:?} {:?}: GPU preprocessing differs by {d}", norm.order);
+        }
+    };
+    let rgba = |rgb: &[u8]| rgb.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect::<Vec<u8>>();
+    for name in IMAGES {
+        let (px, w, h) = npy_rgb(name);
+        check(&Image::from_rgb(&px, w, h).expect("valid"), &format!("{name} rgb"));
+        let px = rgba(&px);
+        check(&Image::from_rgba(&px, w, h).expect("valid"), &format!("{name} rgba"));
+    }
+    let mut state = 0x2545_f491_u32;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect()
+    };
+    for (w, h) in [(1, 1), (3, 5000), (5000, 3), (16384, 1), (1, 16384), (7, 5)] {
+        let px = noise(w * h * 3);
+        check(&Image::from_rgb(&px, w as u32, h as u32).expect("valid"), &format!("{w}x{h} rgb"));
+        let px = rgba(&px);
+        check(&Image::from_rgba(&px, w as u32, h as u32).expect("valid"), &format!("{w}x{h} rgba"));
+    }
+}
+
 fn check_logits(classifier: &ImageClassifier, tol: f32, backend: &str) {
     for name in IMAGES {
         for (mode, _) in MODES {

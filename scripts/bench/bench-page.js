@@ -161,5 +161,34 @@ async function prepare({ model, backend }) {
 }
 const IMAGE_FOR_PROFILE = "dog.jpg";
 
-window.bench = { adapter, compare, memory, prepare };
+/**
+ * A created, warmed-up task and a `width`×`height` frame (the fixture stretched onto it), as a
+ * canvas (what a webcam loop passes) or as its RGBA pixels; `window.frameRun(frames)` then runs
+ * warm frames one after the other and resolves the mean wall time per frame. The CPU time of
+ * those frames is read by the driver (scripts/bench/frame-cpu.mjs) from the DevTools protocol.
+ */
+async function prepareFrames({ model, backend, width, height, source }) {
+  const m = MODELS[model];
+  const img = new Image();
+  img.src = `/tests/fixtures/images/${IMAGE_FOR_PROFILE}`;
+  await img.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: source === "pixels" });
+  ctx.drawImage(img, 0, 0, width, height);
+  const frame = source === "pixels" ? ctx.getImageData(0, 0, width, height) : canvas;
+  window.frameTask?.close();
+  const task = await m.Task.create({ backend, ...PLACE, ...m.options });
+  window.frameTask = task;
+  for (let i = 0; i < 2; i++) await task[m.method](frame);
+  window.frameRun = async (frames) => {
+    const t = now();
+    for (let i = 0; i < frames; i++) await task[m.method](frame);
+    return (now() - t) / frames;
+  };
+  return task.backend;
+}
+
+window.bench = { adapter, compare, memory, prepare, prepareFrames };
 window.benchReady = true;

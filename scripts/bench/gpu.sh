@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The browser benchmark on this machine's real GPU (issue 14): sightline and onnxruntime-web on
-# WebGPU and on the CPU, both models, with the WebGPU calls per warm frame counted. Prints the
-# tables (the first line names the adapter) and writes bench-results/gpu-<date>.json.
+# WebGPU and on the CPU, both models, with the WebGPU calls per warm frame counted, then the CPU
+# time per WebGPU frame at 640×480 and 1280×720 (scripts/bench/frame-cpu.mjs). Prints the tables
+# (the first line names the adapter) and writes bench-results/gpu-<date>.json and
+# bench-results/gpu-frame-cpu-<date>.json.
 #
 #   bash scripts/bench/gpu.sh PEER_ONNX_DIR [--frames N] [--no-setup]
 #
@@ -37,3 +39,4 @@ if grep -q "software fallback adapter\|^WebGPU adapter: none" "$out.txt"; then
     echo "gpu.sh: Chromium did not get a hardware WebGPU adapter (see the first lines above); these are not GPU figures" >&2
     exit 1
 fi
+node scripts/bench/frame-cpu.mjs --frames "$frames" --out "bench-results/gpu-frame-cpu-$(date -u +%Y-%m-%d).json"

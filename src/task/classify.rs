@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::detect::BoundingBox;
 use super::head::Head;
+use super::input::network_input;
 use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
@@ -362,12 +363,18 @@ impl ImageClassifier {
     /// Classifies `image`, reading the result back synchronously (native targets only).
     #[cfg(not(target_family = "wasm"))]
     pub fn classify(&self, image: &Image<'_>) -> Result<Classification> {
-        self.postprocess(&readback::read(self.forward(self.preprocess(image).data), "logits")?)
+        self.postprocess(&readback::read(self.frame_logits(image), "logits")?)
     }
 
     /// Classifies `image` with one asynchronous readback (the only kind WebGPU allows).
     pub async fn classify_async(&self, image: &Image<'_>) -> Result<Classification> {
-        self.postprocess(&readback::read_async(self.forward(self.preprocess(image).data), "logits").await?)
+        self.postprocess(&readback::read_async(self.frame_logits(image), "logits").await?)
+    }
+
+    /// The logits of `image` (lazily), its input prepared on the device where it can be.
+    fn frame_logits(&self, image: &Image<'_>) -> Tensor<2> {
+        let (x, _) = network_input(image, self.config.input, self.options.resize, &NORMALIZE, &self.device);
+        self.logits(self.model.pooled(x))
     }
 
     /// Turns logits into the best `max_results` classes with softmax probabilities.

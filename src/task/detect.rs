@@ -3,6 +3,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 
+use super::input::network_input;
 use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
@@ -251,14 +252,20 @@ impl ObjectDetector {
     /// Detects objects, reading the result back synchronously (native targets only).
     #[cfg(not(target_family = "wasm"))]
     pub fn detect(&self, image: &Image<'_>) -> Result<Detections> {
-        let Input { data, transform } = self.preprocess(image);
-        self.postprocess(&readback::read(self.forward(data), "detections")?, &transform)
+        let (packed, transform) = self.frame_packed(image);
+        self.postprocess(&readback::read(packed, "detections")?, &transform)
     }
 
     /// Detects objects with one asynchronous readback (the only kind WebGPU allows).
     pub async fn detect_async(&self, image: &Image<'_>) -> Result<Detections> {
-        let Input { data, transform } = self.preprocess(image);
-        self.postprocess(&readback::read_async(self.forward(data), "detections").await?, &transform)
+        let (packed, transform) = self.frame_packed(image);
+        self.postprocess(&readback::read_async(packed, "detections").await?, &transform)
+    }
+
+    /// The packed output of `image` (lazily), its input prepared on the device where it can be.
+    fn frame_packed(&self, image: &Image<'_>) -> (Tensor<3>, Transform) {
+        let (x, transform) = network_input(image, self.config.input, Resize::Stretch, &NORMALIZE, &self.device);
+        (self.model.forward_packed(x), transform)
     }
 
     /// Candidates in network-input pixels, after decode and NMS, from the packed output.

@@ -5,6 +5,7 @@
 mod classify;
 mod detect;
 mod head;
+mod input;
 #[cfg(not(target_family = "wasm"))]
 mod json;
 mod labels;

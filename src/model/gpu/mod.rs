@@ -11,18 +11,21 @@
 //! CPU kernels and burn's operators. They compute in f32 (other float tensors are cast first).
 
 use burn::backend::ops::FloatTensorOps;
-use burn::backend::tensor::FloatTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Device, FloatDType, Tensor};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor, TensorData};
 use burn_cubecl::{CubeBackend, tensor::CubeTensor};
 
 use super::activation::Activation;
 use super::cpu::conv_operands;
+use crate::image::Image;
+use crate::preprocess::{Normalize, Resize, Sampling, Transform, sampling};
 use conv::Target;
 
 mod conv;
+mod resample;
 
 /// Operations with a dedicated GPU kernel. Only the cubecl backend implements them.
 #[backend_extension(Cube: cfg(all()))]
@@ -75,6 +78,18 @@ pub trait GpuKernels: Backend {
         strides: [usize; 4],
         options: ConvOptions<2>,
         act: Activation,
+    ) -> FloatTensor<Self>;
+
+    /// The `[1, 3, size, size]` network input sampled from an image's bytes (`pixels`: u32
+    /// words, four bytes each) at `taps` (u32, see `preprocess::Sampling`): output channel `c`
+    /// reads byte `channels[c]` of each pixel and is normalised `(v - mean[c]) / std[c]`.
+    fn resample(
+        pixels: IntTensor<Self>,
+        taps: IntTensor<Self>,
+        size: usize,
+        channels: [u32; 3],
+        mean: [f32; 3],
+        std: [f32; 3],
     ) -> FloatTensor<Self>;
 }
 
@@ -129,6 +144,17 @@ impl GpuKernels for CubeBackend {
         let (_, copy) = into(x, weight, bias, output, (offset, strides), options, act, 0, true);
         copy.expect("a copy was asked for")
     }
+
+    fn resample(
+        pixels: CubeTensor,
+        taps: CubeTensor,
+        size: usize,
+        channels: [u32; 3],
+        mean: [f32; 3],
+        std: [f32; 3],
+    ) -> CubeTensor {
+        resample::resample(pixels, taps, size, channels, mean, std)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -159,6 +185,71 @@ fn f32_tensor(t: CubeTensor) -> CubeTensor {
 /// Whether tensors on `device` can use these kernels (cubecl devices: wgpu, WebGPU).
 pub(super) fn runs_on(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Cube(_))
+}
+
+/// The network input of an image on a GPU device, prepared there: the bytes `sampling` reads
+/// (RGBA or RGB, as they are) are uploaded and one kernel resamples and normalises them, so the
+/// CPU does no per-pixel arithmetic. Equals [`preprocess`](crate::preprocess::preprocess) within
+/// float rounding of the weighted sums.
+///
+/// # Shapes
+/// → `[1, 3, size, size]`, and how it maps back to the image
+pub fn gpu_input(
+    image: &Image<'_>,
+    size: usize,
+    resize: Resize,
+    norm: &Normalize,
+    device: &Device,
+) -> (Tensor<4>, Transform) {
+    let sampling = sampling(image, size, resize, norm.order);
+    let (bytes, taps) = sampled_bytes(image.data(), &sampling);
+    let words = bytes.len() / 4;
+    let pixels =
+        Tensor::<1, Int>::from_data(TensorData::from_bytes_vec(bytes, [words], DType::U32), (device, DType::U32));
+    let taps = Tensor::<1, Int>::from_data(TensorData::new(taps, [6 * size]), (device, DType::U32));
+    let input = Tensor::from_dispatch(<Dispatch as GpuKernels>::resample(
+        pixels.into_dispatch(),
+        taps.into_dispatch(),
+        size,
+        sampling.channels,
+        norm.mean,
+        norm.std,
+    ));
+    (input, sampling.transform)
+}
+
+/// The part of `pixels` (the image `sampling` was made for) that `sampling` reads — the rows it samples (at most two per output
+/// row), each from its first to its last byte read — packed and zero-padded to whole 4-byte
+/// words, with the taps rewritten to address it. A downscale uploads a fraction of the frame
+/// (a 1280×720 frame for a 224 input: 448 of its 720 rows).
+fn sampled_bytes(pixels: &[u8], sampling: &Sampling) -> (Vec<u8>, Vec<u32>) {
+    let size = sampling.taps.len() / 6;
+    let (cols, rows) = sampling.taps.split_at(3 * size);
+    let first = cols.chunks_exact(3).map(|t| t[0]).min().unwrap_or(0) as usize;
+    let end = cols.chunks_exact(3).map(|t| t[1]).max().unwrap_or(0) as usize + sampling.pixel_bytes as usize;
+    let width = end - first;
+    let mut starts: Vec<u32> = rows.chunks_exact(3).flat_map(|t| [t[0], t[1]]).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut bytes = Vec::with_capacity((starts.len() * width).next_multiple_of(4));
+    for &start in &starts {
+        bytes.extend_from_slice(&pixels[start as usize + first..start as usize + end]);
+    }
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    let row = |start: u32| (starts.binary_search(&start).unwrap_or(0) * width) as u32;
+    let mut taps = Vec::with_capacity(6 * size);
+    for t in cols.chunks_exact(3) {
+        taps.extend([t[0] - first as u32, t[1] - first as u32, t[2]]);
+    }
+    for t in rows.chunks_exact(3) {
+        taps.extend([row(t[0]), row(t[1]), t[2]]);
+    }
+    (bytes, taps)
+}
+
+/// Whether `device` prepares inputs with [`gpu_input`] (cubecl devices: wgpu, WebGPU).
+pub fn prepares_inputs(device: &Device) -> bool {
+    runs_on(device)
 }
 
 /// A layer's convolution written in place into `output` (see [`GpuKernels::conv2d_act_into`]).
@@ -283,6 +374,24 @@ mod tests {
         let want = want.into_data().try_to_vec::<f32>().unwrap();
         let worst = got.iter().zip(&want).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(worst <= 1e-5 * scale, "{what}: max |Δ| {worst} (scale {scale})");
+    }
+
+    #[test]
+    fn a_downscale_uploads_only_the_rows_and_columns_it_samples() {
+        use crate::preprocess::ChannelOrder;
+        let px = vec![7u8; 1280 * 720 * 4];
+        let image = Image::from_rgba(&px, 1280, 720).expect("valid");
+        for resize in [Resize::Stretch, Resize::CenterCrop] {
+            let s = sampling(&image, 224, resize, ChannelOrder::Rgb);
+            let (bytes, taps) = sampled_bytes(&px, &s);
+            // At most two rows per output row, and never more than the frame.
+            assert!(bytes.len() <= 448 * 1280 * 4, "{resize:?}: {} bytes", bytes.len());
+            assert_eq!(bytes.len() % 4, 0);
+            // Every byte the kernel reads is inside the upload.
+            let (cols, rows) = taps.split_at(3 * 224);
+            let last = rows.chunks(3).map(|t| t[1]).max().unwrap() + cols.chunks(3).map(|t| t[1]).max().unwrap() + 3;
+            assert!((last as usize) < bytes.len(), "{resize:?}: byte {last} of {}", bytes.len());
+        }
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub(super) fn runs_on(device: &Device) -> bool {
 ///
 /// # Shapes
 /// → `[1, 3, size, size]`, and how it maps back to the image
+///
+/// # Panics
+/// If `device` is not a GPU device (see [`prepares_inputs`]).
 pub fn gpu_input(
     image: &Image<'_>,
     size: usize,
@@ -218,10 +221,10 @@ pub fn gpu_input(
     (input, sampling.transform)
 }
 
-/// The part of `pixels` (the image `sampling` was made for) that `sampling` reads — the rows it samples (at most two per output
-/// row), each from its first to its last byte read — packed and zero-padded to whole 4-byte
-/// words, with the taps rewritten to address it. A downscale uploads a fraction of the frame
-/// (a 1280×720 frame for a 224 input: 448 of its 720 rows).
+/// The part of `pixels` (the image `sampling` was made for) that `sampling` reads — the rows it
+/// samples (at most two per output row), each from its first to its last byte read — packed and
+/// zero-padded to whole 4-byte words, with the taps rewritten to address it. A downscale uploads
+/// a fraction of the frame (a 1280×720 frame for a 224 input: 448 of its 720 rows).
 fn sampled_bytes(pixels: &[u8], sampling: &Sampling) -> (Vec<u8>, Vec<u32>) {
     let size = sampling.taps.len() / 6;
     let (cols, rows) = sampling.taps.split_at(3 * size);

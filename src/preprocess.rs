@@ -214,12 +214,11 @@ pub fn sampling(image: &Image<'_>, size: usize, resize: Resize, order: ChannelOr
 /// The `CenterCrop` input of `image` with its window moved by `shift` pixels right and down
 /// (left and up when negative), clamped to the resized image: a shifted crop, for training.
 pub fn preprocess_shifted(image: &Image<'_>, size: usize, norm: &Normalize, shift: i32) -> Vec<f32> {
+    let ((rw, rh), (left, top)) = window(image.width(), image.height(), size, Resize::CenterCrop);
     let side = size as u32;
-    let short = (side * 256).div_ceil(224);
-    let (rw, rh) = resize_shorter_side(image.width(), image.height(), short);
     let at =
-        |resized: u32| ((((resized - side) / 2) as i64 + i64::from(shift)).clamp(0, i64::from(resized - side))) as u32;
-    resize_window(image, (rw, rh), (at(rw), at(rh)), size, norm)
+        |corner: u32, resized: u32| (i64::from(corner) + i64::from(shift)).clamp(0, i64::from(resized - side)) as u32;
+    resize_window(image, (rw, rh), (at(left, rw), at(top, rh)), size, norm)
 }
 
 #[cfg(test)]

@@ -160,7 +160,7 @@ fn gpu_preprocessing_equals_cpu_preprocessing() {
     let check = |image: &Image<'_>, what: &str| {
         for (size, resize, norm) in cases {
             let want = preprocess(image, size, resize, &norm);
-            let (got, transform) = gpu_input(image, size, resize, &norm, &device);
+            let (got, transform) = gpu_input(image, size, resize, &norm, &device).expect("a GPU device");
             assert_eq!(transform, want.transform, "{what}: transform");
             let got = to_vec(got);
             let d = max_abs_diff(&got, &want.data);

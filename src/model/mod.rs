@@ -9,7 +9,7 @@ mod nanodet;
 mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig, global_average_pool};
-pub use gpu::{gpu_input, prepares_inputs};
+pub use gpu::gpu_input;
 pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
 pub use weights::{DEFAULT_PRECISION, Precision, Weights};
 pub(crate) use weights::{tensor, transpose};

@@ -5,7 +5,7 @@
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::image::Image;
-use crate::model::{gpu_input, prepares_inputs};
+use crate::model::gpu_input;
 use crate::preprocess::{Input, Normalize, Resize, Transform, preprocess};
 
 /// The `[1, 3, size, size]` input of `image` on `device`, and how it maps back to the image.
@@ -16,10 +16,8 @@ pub(super) fn network_input(
     norm: &Normalize,
     device: &Device,
 ) -> (Tensor<4>, Transform) {
-    if prepares_inputs(device) {
-        gpu_input(image, size, resize, norm, device)
-    } else {
+    gpu_input(image, size, resize, norm, device).unwrap_or_else(|| {
         let Input { data, transform } = preprocess(image, size, resize, norm);
         (Tensor::from_data(TensorData::new(data, [1, 3, size, size]), device), transform)
-    }
+    })
 }

@@ -192,18 +192,21 @@ pub(super) fn runs_on(device: &Device) -> bool {
 /// CPU does no per-pixel arithmetic. Equals [`preprocess`](crate::preprocess::preprocess) within
 /// float rounding of the weighted sums.
 ///
+/// `None` on a device without the kernels (the CPU), whose input
+/// [`preprocess`](crate::preprocess::preprocess) prepares.
+///
 /// # Shapes
 /// → `[1, 3, size, size]`, and how it maps back to the image
-///
-/// # Panics
-/// If `device` is not a GPU device (see [`prepares_inputs`]).
 pub fn gpu_input(
     image: &Image<'_>,
     size: usize,
     resize: Resize,
     norm: &Normalize,
     device: &Device,
-) -> (Tensor<4>, Transform) {
+) -> Option<(Tensor<4>, Transform)> {
+    if !runs_on(device) {
+        return None;
+    }
     let sampling = sampling(image, size, resize, norm.order);
     let (bytes, taps) = sampled_bytes(image.data(), &sampling);
     let words = bytes.len() / 4;
@@ -218,7 +221,7 @@ pub fn gpu_input(
         norm.mean,
         norm.std,
     ));
-    (input, sampling.transform)
+    Some((input, sampling.transform))
 }
 
 /// The part of `pixels` (the image `sampling` was made for) that `sampling` reads — the rows it
@@ -248,11 +251,6 @@ fn sampled_bytes(pixels: &[u8], sampling: &Sampling) -> (Vec<u8>, Vec<u32>) {
         taps.extend([row(t[0]), row(t[1]), t[2]]);
     }
     (bytes, taps)
-}
-
-/// Whether `device` prepares inputs with [`gpu_input`] (cubecl devices: wgpu, WebGPU).
-pub fn prepares_inputs(device: &Device) -> bool {
-    runs_on(device)
 }
 
 /// A layer's convolution written in place into `output` (see [`GpuKernels::conv2d_act_into`]).

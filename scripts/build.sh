@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Builds the browser package into pkg/: two wasm modules (release, WebGPU + CPU backends; Cargo
+# Builds the browser package into pkg/: three wasm modules (release, WebGPU + CPU backends; Cargo
 # profile `wasm`: sized for the network) and their JS glue, each shrunk with wasm-opt (npm
 # `binaryen`, installed by scripts/setup.sh):
 #   sightline_bg.wasm        the runtime every page loads (inference, embeddings, explanations);
+#   sightline_relaxed_bg.wasm  the same runtime built with relaxed SIMD (fused multiply-add in the
+#                            CPU kernels), loaded instead where the browser validates it; it shares
+#                            sightline.js, and the build fails if its glue would differ;
 #   sightline_train_bg.wasm  the same crate with the `train` feature (burn autodiff + optimizer),
 #                            loaded only when a page trains a head (README "Teach and explain").
 # Assumes scripts/setup.sh has run.
@@ -22,19 +25,36 @@ done
 
 # build_module OUT_NAME TARGET_DIR FEATURE...: one module into pkg/OUT_NAME{.js,_bg.wasm}. Each
 # module has its own target directory, so that building one never invalidates the other's cache.
+# RUSTFLAGS_WASM (optional) replaces the target's rustflags from .cargo/config.toml.
 build_module() {
     local name="$1" target_dir="$2"
     shift 2
     local list
     list="$(IFS=,; echo "$*")"
-    step "building $name.wasm (profile wasm${list:+, features $list}; a clean build takes ≈8 min on 2 idle cores)"
-    CARGO_TARGET_DIR="$target_dir" cargo build --lib --profile wasm --target wasm32-unknown-unknown \
+    step "building $name.wasm (profile wasm${list:+, features $list}${RUSTFLAGS_WASM:+, $RUSTFLAGS_WASM}; a clean build takes ≈8 min on 2 idle cores)"
+    local env_vars=(CARGO_TARGET_DIR="$target_dir")
+    [ -n "${RUSTFLAGS_WASM:-}" ] && env_vars+=(CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RUSTFLAGS_WASM")
+    env "${env_vars[@]}" cargo build --lib --profile wasm --target wasm32-unknown-unknown \
         --no-default-features ${list:+--features "$list"}
     step "generating JS bindings into pkg/$name.js"
     local names=(--remove-name-section --remove-producers-section)
     [ "$keep_names" = 1 ] && names=()
-    wasm-bindgen --target web --out-dir pkg --out-name "$name" "${names[@]}" \
+    # GLUE (optional): the module shares pkg/$GLUE.js, generated already. Its bindings are generated
+    # under that name (the module's imports name the glue's file) next to its target, and must equal
+    # the shared glue; only the wasm file moves into pkg/.
+    local glue="${GLUE:-$name}" out=pkg
+    [ "$glue" != "$name" ] && out="$target_dir/bindgen"
+    wasm-bindgen --target web --out-dir "$out" --out-name "$glue" "${names[@]}" \
       "$target_dir/wasm32-unknown-unknown/wasm/sightline.wasm"
+    if [ "$glue" != "$name" ]; then
+        if ! cmp -s "$out/$glue.js" "pkg/$glue.js"; then
+            echo "build.sh: $name's JS glue differs from pkg/$glue.js; the two builds must import and" \
+                "export the same things:" >&2
+            diff "pkg/$glue.js" "$out/$glue.js" | head -20 >&2
+            exit 1
+        fi
+        mv "$out/${glue}_bg.wasm" "pkg/${name}_bg.wasm"
+    fi
     local wasm="pkg/${name}_bg.wasm"
     if [ "$keep_names" = 0 ]; then
         # Size passes only (identical-function merging, code folding, dead code): -Oz/-Os make the
@@ -58,6 +78,9 @@ build_module() {
 }
 
 build_module sightline "$CARGO_TARGET_DIR" "${features[@]}"
+# The same runtime with relaxed SIMD; one glue for both (the page picks the wasm file at load,
+# www/lib/engine.js).
+RUSTFLAGS_WASM="$RELAXED_RUSTFLAGS" GLUE=sightline build_module sightline_relaxed "$RELAXED_TARGET_DIR" "${features[@]}"
 build_module sightline_train "$CARGO_TARGET_DIR/train" train "${features[@]}"
 step "recording the SHA-256 of the package's files (pkg/integrity.js)"
 node scripts/integrity.mjs

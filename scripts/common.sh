@@ -6,6 +6,9 @@ cd "$ROOT"
 export SIGHTLINE_CACHE="${SIGHTLINE_CACHE:-$HOME/.cache/sightline}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SIGHTLINE_CACHE/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# The relaxed-SIMD runtime module's target features (scripts/build.sh), in its own target dir.
+export RELAXED_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd"
+export RELAXED_TARGET_DIR="$CARGO_TARGET_DIR/relaxed"
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

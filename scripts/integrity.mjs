@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./lib/pages.mjs";
 
-const files = [join(ROOT, "pkg/sightline_bg.wasm"), join(ROOT, "pkg/sightline_train_bg.wasm")];
+const files = ["sightline_bg.wasm", "sightline_relaxed_bg.wasm", "sightline_train_bg.wasm"].map((name) => join(ROOT, "pkg", name));
 for (const name of readdirSync(join(ROOT, "models")).sort()) {
   if (name.endsWith(".safetensors")) files.push(join(ROOT, "models", name));
 }

@@ -17,10 +17,12 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 cargo test --all-targets -- --test-threads 1
 cargo test --doc
 
-step "clippy (native and wasm32)"
+step "clippy (native, wasm32, wasm32 with relaxed SIMD)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --release --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --lib --release --target wasm32-unknown-unknown --no-default-features -- -D warnings
+CARGO_TARGET_DIR="$RELAXED_TARGET_DIR" CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_RUSTFLAGS" \
+    cargo clippy --lib --release --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
 bash scripts/build.sh --test-hooks
 

@@ -71,7 +71,7 @@ function tarball() {
     assert.ok(existsSync(given), `SIGHTLINE_TARBALL=${given} does not exist`);
     return resolve(given);
   }
-  for (const file of ["pkg/sightline.js", "pkg/sightline_bg.wasm", "models/efficientnet-lite0.f16.safetensors"]) {
+  for (const file of ["pkg/sightline.js", "pkg/sightline_bg.wasm", "pkg/sightline_relaxed_bg.wasm", "models/efficientnet-lite0.f16.safetensors"]) {
     assert.ok(existsSync(join(ROOT, file)), `${file} is missing: run scripts/build.sh first`);
   }
   // --ignore-scripts: the wasm is already built (prepack would rebuild it).

@@ -45,7 +45,7 @@ test("a second visit takes the wasm module and weights from the Cache API: no re
   const first = await openHarness(browser, base);
   const start = seen.length;
   const visit1 = await classifyOnce(first.page);
-  assert.deepEqual(largeFiles(start).sort(), ["/models/efficientnet-lite0.f16.safetensors", "/pkg/sightline_bg.wasm"]);
+  assert.deepEqual(largeFiles(start).sort(), ["/models/efficientnet-lite0.f16.safetensors", "/pkg/sightline_relaxed_bg.wasm"]);
   assert.equal(visit1.fromCache, false);
   assert.equal(visit1.top, 967);
   await first.page.close();
@@ -94,7 +94,7 @@ test("a tampered cache entry is never run: it is fetched again, verified and rep
   const uncached = seen.length;
   const off = await classifyOnce(h.page, { cache: false });
   assert.equal(off.fromCache, false);
-  assert.deepEqual(largeFiles(uncached).sort(), ["/models/efficientnet-lite0.f16.safetensors", "/pkg/sightline_bg.wasm"]);
+  assert.deepEqual(largeFiles(uncached).sort(), ["/models/efficientnet-lite0.f16.safetensors", "/pkg/sightline_relaxed_bg.wasm"]);
   h.assertClean();
   await h.close();
 });

@@ -1,6 +1,7 @@
 // The package in Node.js: it runs in the browser, so in Node create() needs the wasm module and
 // the weights as bytes, and then works on raw RGBA pixels on the CPU backend.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
@@ -40,4 +41,19 @@ test("require() gets the same API (the exports map has a default condition)", ()
   for (const name of ["ImageClassifier", "ObjectDetector", "drawDetections", "SightlineError"]) {
     assert.equal(typeof sightline[name], "function", name);
   }
+});
+
+test("issue 13: the relaxed-SIMD probe agrees with the engine, and only the relaxed module needs relaxed SIMD", () => {
+  // Node's V8 has relaxed SIMD behind a flag (Node 20) or on by default (22+): run both ways.
+  const script = `
+    import { readFileSync } from "node:fs";
+    const { hasRelaxedSimd } = await import(${JSON.stringify(join(ROOT, "www/lib/engine.js"))});
+    const valid = (f) => WebAssembly.validate(readFileSync(${JSON.stringify(join(ROOT, "pkg"))} + "/" + f));
+    console.log(JSON.stringify({ probe: hasRelaxedSimd(), relaxed: valid("sightline_relaxed_bg.wasm"), simd: valid("sightline_bg.wasm") }));
+  `;
+  const run = (flag) => JSON.parse(execFileSync(process.execPath, [flag, "--input-type=module", "-e", script], { encoding: "utf8" }));
+  const on = run("--experimental-wasm-relaxed-simd");
+  const off = run("--no-experimental-wasm-relaxed-simd");
+  assert.deepEqual(on, { probe: true, relaxed: true, simd: true });
+  assert.deepEqual(off, { probe: false, relaxed: false, simd: true }, "the relaxed module uses relaxed SIMD; the fallback does not");
 });

@@ -27,8 +27,41 @@ import {
 import { abortWatch, download } from "./fetch.js";
 import { corsError } from "./frames.js";
 
-/** The package's own files (weights ship with the package, never from a CDN). */
-const DEFAULT_WASM = new URL("../../pkg/sightline_bg.wasm", import.meta.url).href;
+/**
+ * The package's own runtime modules (weights ship with the package, never from a CDN): the same
+ * crate built twice, with WebAssembly SIMD and with relaxed SIMD as well (fused multiply-add in
+ * the CPU kernels). Both share the glue `pkg/sightline.js`; the relaxed one is loaded wherever the
+ * engine validates relaxed SIMD (Chrome/Edge 114+), the other everywhere else.
+ */
+const RUNTIME = {
+  simd: { url: new URL("../../pkg/sightline_bg.wasm", import.meta.url).href, file: "sightline_bg.wasm" },
+  relaxed: {
+    url: new URL("../../pkg/sightline_relaxed_bg.wasm", import.meta.url).href,
+    file: "sightline_relaxed_bg.wasm",
+  },
+};
+
+/**
+ * A module of one function, `f32x4.relaxed_madd` of three zero vectors: it validates exactly where
+ * the engine implements relaxed SIMD.
+ */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  // "\0asm", version 1; type section: one type, () -> v128; function section: one function of it
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00,
+  // code section: one body of 59 bytes, no locals, three v128.const 0, f32x4.relaxed_madd (0xfd 0x105), end
+  0x0a, 0x3d, 0x01, 0x3b, 0x00,
+  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]),
+  0xfd, 0x85, 0x02, 0x0b,
+]);
+
+/** Whether this engine implements relaxed SIMD (WebAssembly.validate of the probe above). */
+export function hasRelaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
 /**
  * The trainer module: the same crate built with burn's autodiff and optimizers, loaded only when a
  * page trains a head (the runtime every page loads stays without them).
@@ -206,7 +239,7 @@ export class Engine {
    * @param {string|Uint8Array|ArrayBuffer|undefined} wasm the wasm module: a URL or its bytes
    * @param {(kind: "panic"|"device-lost", message: string) => void} [onFault]
    */
-  constructor(wasm = DEFAULT_WASM, onFault = () => {}) {
+  constructor(wasm = undefined, onFault = () => {}) {
     this.#wasm = typeof wasm === "string" || wasm instanceof URL ? String(wasm) : wasm;
     this.#onFault = onFault;
   }
@@ -222,11 +255,13 @@ export class Engine {
    */
   #load({ cache, progress }) {
     this.#ready ??= (async () => {
-      let source = this.#wasm;
+      // No module given: the package's own, with relaxed SIMD where the engine has it.
+      let source = this.#wasm ?? RUNTIME[hasRelaxedSimd() ? "relaxed" : "simd"].url;
       if (typeof source === "string") {
+        const shipped = Object.values(RUNTIME).find((m) => m.url === source);
         const { bytes } = await download(source, {
           what: "the sightline wasm module",
-          sha256: source === DEFAULT_WASM ? FILES["sightline_bg.wasm"]?.sha256 : null,
+          sha256: shipped ? FILES[shipped.file]?.sha256 : null,
           cache,
           onBytes: (loaded, total, fromCache) => progress("wasm", loaded, total, fromCache),
         });

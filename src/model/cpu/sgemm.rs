@@ -112,6 +112,7 @@ fn pack_b(b: &[f32], ldb: usize, p0: usize, kc: usize, j0: usize, nc: usize, out
 }
 
 /// One `MR × NR` block of `a_sliver · b_sliver`, kept in registers.
+#[cfg(not(all(target_family = "wasm", target_feature = "relaxed-simd")))]
 #[inline(always)]
 fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
@@ -123,6 +124,37 @@ fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
         }
     }
     acc
+}
+
+/// One `MR × NR` block of `a_sliver · b_sliver`, kept in registers: the relaxed-SIMD build's
+/// kernel, one fused multiply-add (`f32x4.relaxed_madd`) per vector and depth step instead of a
+/// multiply and an add. The engine may fuse or not (V8 fuses where the CPU has FMA), so results
+/// can differ from [`sgemm`]'s other build in the last bit of each product's rounding.
+#[cfg(all(target_family = "wasm", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat};
+    let mut acc = [[f32x4_splat(0.0); 2]; MR];
+    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+        let (lo, hi) = (f32x4(bv[0], bv[1], bv[2], bv[3]), f32x4(bv[4], bv[5], bv[6], bv[7]));
+        for r in 0..MR {
+            let s = f32x4_splat(av[r]);
+            acc[r][0] = f32x4_relaxed_madd(s, lo, acc[r][0]);
+            acc[r][1] = f32x4_relaxed_madd(s, hi, acc[r][1]);
+        }
+    }
+    acc.map(|[lo, hi]| {
+        [
+            f32x4_extract_lane::<0>(lo),
+            f32x4_extract_lane::<1>(lo),
+            f32x4_extract_lane::<2>(lo),
+            f32x4_extract_lane::<3>(lo),
+            f32x4_extract_lane::<0>(hi),
+            f32x4_extract_lane::<1>(hi),
+            f32x4_extract_lane::<2>(hi),
+            f32x4_extract_lane::<3>(hi),
+        ]
+    })
 }
 
 #[cfg(test)]

@@ -98,10 +98,7 @@ impl Window {
         self.rows(out, |row_base, ow0, acc: &mut [f32; LANES]| {
             *acc = [bias; LANES];
             for (&offset, &w) in taps.iter().zip(weights) {
-                let src = &phased[row_base + offset + ow0..][..LANES];
-                for l in 0..LANES {
-                    acc[l] += w * src[l];
-                }
+                mul_add(acc, w, &phased[row_base + offset + ow0..][..LANES]);
             }
         });
         super::activate(act, out);
@@ -134,6 +131,33 @@ impl Window {
                 }
             }
         }
+    }
+}
+
+/// `acc[l] += w · src[l]` for every lane (`src` holds at least `LANES` values).
+#[cfg(not(all(target_family = "wasm", target_feature = "relaxed-simd")))]
+#[inline(always)]
+fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32]) {
+    for l in 0..LANES {
+        acc[l] += w * src[l];
+    }
+}
+
+/// `acc[l] += w · src[l]` for every lane: the relaxed-SIMD build's, one fused multiply-add
+/// (`f32x4.relaxed_madd`) per vector.
+#[cfg(all(target_family = "wasm", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32]) {
+    use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat};
+    let w = f32x4_splat(w);
+    for (a, s) in acc.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        let sum = f32x4_relaxed_madd(w, f32x4(s[0], s[1], s[2], s[3]), f32x4(a[0], a[1], a[2], a[3]));
+        a.copy_from_slice(&[
+            f32x4_extract_lane::<0>(sum),
+            f32x4_extract_lane::<1>(sum),
+            f32x4_extract_lane::<2>(sum),
+            f32x4_extract_lane::<3>(sum),
+        ]);
     }
 }
 

@@ -166,7 +166,7 @@ impl EfficientNetLite {
     /// # Shapes
     /// `[b, 3, h, w]` (224×224 for the released weights) → `[b, classes]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(self.pooled(x))
+        super::layers::linear(&self.fc, self.pooled(x))
     }
 
     /// Globally average-pooled features, before the classifier.

@@ -5,8 +5,8 @@
 //! and burn's operators (every other device), so the network files stay backend-neutral.
 
 use burn::module::{Module, Param};
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, PaddingConfig2d};
 use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor};
@@ -227,6 +227,18 @@ impl MaxPool {
         }
         let options = MaxPoolOptions::new([self.kernel; 2]).with_stride([self.stride; 2]).with_padding([self.pad; 2]);
         max_pool2d(x, options)
+    }
+}
+
+/// `layer.forward(x)`: on the CPU through the matrix product the convolutions use (flex's own
+/// product is a scalar loop in wasm).
+///
+/// # Shapes
+/// `[b, in]` → `[b, out]`
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    match &layer.bias {
+        Some(bias) if cpu::runs_on(&x.device()) => cpu::linear(x, layer.weight.val(), bias.val()),
+        _ => layer.forward(x),
     }
 }
 

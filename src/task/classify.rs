@@ -10,7 +10,7 @@ use super::labels::Labels;
 use super::readback;
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Precision, Weights, global_average_pool};
+use crate::model::{EfficientNetLite, EfficientNetLiteConfig, Precision, Weights, global_average_pool, linear};
 use crate::postprocess::{softmax, top_k};
 use crate::preprocess::{ChannelOrder, Input, Normalize, Resize, preprocess};
 
@@ -233,7 +233,7 @@ impl ImageClassifier {
     }
 
     fn logits(&self, pooled: Tensor<2>) -> Tensor<2> {
-        self.classifier_layer().forward(pooled)
+        linear(self.classifier_layer(), pooled)
     }
 
     /// The pooled features of one or more preprocessed inputs (lazily: nothing is read back).

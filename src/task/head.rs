@@ -171,7 +171,7 @@ impl Head {
     /// # Shapes
     /// `[b, 1280]` → `[b, classes]`
     pub fn forward(&self, pooled: Tensor<2>) -> Tensor<2> {
-        self.linear.forward(pooled)
+        crate::model::linear(&self.linear, pooled)
     }
 }
 

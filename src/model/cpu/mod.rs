@@ -23,7 +23,7 @@ use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_ext
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 use burn_flex::FlexTensor;
 
 use super::activation::Activation;
@@ -55,6 +55,10 @@ pub trait CpuKernels: Backend {
 
     /// Bilinear resampling to `size` with half-pixel centres (`align_corners = false`).
     fn resize_bilinear(x: FloatTensor<Self>, size: [usize; 2]) -> FloatTensor<Self>;
+
+    /// `x · weight + bias`: `x` `[b, in]`, `weight` `[in, out]` (burn's `Linear` layout), `bias`
+    /// `[out]` → `[b, out]`.
+    fn linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -131,6 +135,25 @@ impl CpuKernels for Flex {
         let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false);
         Flex::interpolate(x, size, options)
     }
+
+    fn linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let (x, weight, bias) = (x.to_contiguous(), weight.to_contiguous(), bias.to_contiguous());
+        let (xs, ws) = (x.layout().shape().to_vec(), weight.layout().shape().to_vec());
+        let slices = (x.as_slice::<f32>(), weight.as_slice::<f32>(), bias.as_slice::<f32>());
+        if let (&[b, k], &[wk, n], (Some(xd), Some(wd), Some(bd))) = (xs.as_slice(), ws.as_slice(), slices)
+            && wk == k
+            && bd.len() == n
+        {
+            // Every row starts as the bias; the product is added onto it.
+            let mut out = bd.repeat(b);
+            matmul::matmul_acc(b, n, k, &mut out, n, xd, wd, n);
+            return from_vec(out, vec![b, n]);
+        }
+        // Not covered here (another dtype, or shapes that do not fit): flex's own operators.
+        let out = Flex::float_matmul(x, weight);
+        let n = bias.layout().shape().iter().product::<usize>();
+        Flex::float_add(out, Flex::float_reshape(bias, Shape::new([1, n])))
+    }
 }
 
 /// Whether tensors on `device` can use these kernels (flex only).
@@ -184,6 +207,15 @@ fn padding_pairs(conv: &Conv2d, h: usize, w: usize) -> [(usize, usize); 2] {
 /// Bilinear resampling to `size`, half-pixel centres; `x` must be on the flex device.
 pub(super) fn resize_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::resize_bilinear(x.into_dispatch(), size))
+}
+
+/// `x · weight + bias` (a `Linear` layer's forward); `x` must be on the flex device.
+pub(super) fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::linear(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+    ))
 }
 
 /// Max pooling (square window, symmetric padding); `x` must be on the flex device.
@@ -323,6 +355,21 @@ mod tests {
             let options = InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false);
             let want = interpolate(x.clone(), options.with_output_size([oh, ow]));
             assert_close(super::resize_bilinear(x, [oh, ow]), want, &format!("{h}×{w} → {oh}×{ow}"));
+        }
+    }
+
+    #[test]
+    fn linear_matches_burn() {
+        let device = Device::flex();
+        // EfficientNet-Lite0's classifier at batch 1 and 3, and shapes that fill no block exactly.
+        for (b, k, n) in [(1, 1280, 1000), (3, 1280, 1000), (5, 37, 11), (1, 1, 1)] {
+            let x = Tensor::<2>::random([b, k], Distribution::Normal(0.0, 1.0), &device);
+            let w = Tensor::<2>::random([k, n], Distribution::Normal(0.0, 0.05), &device);
+            let bias = Tensor::<1>::random([n], Distribution::Normal(0.0, 1.0), &device);
+            let want = x.clone().matmul(w.clone()) + bias.clone().unsqueeze::<2>();
+            let got = super::linear(x, w, bias);
+            let as_4d = |t: Tensor<2>| t.unsqueeze::<4>();
+            assert_close(as_4d(got), as_4d(want), &format!("linear {b}×{k} · {k}×{n}"));
         }
     }
 

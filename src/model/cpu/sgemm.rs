@@ -36,6 +36,18 @@ pub(super) fn sgemm(
         return;
     }
     assert!(a.len() >= m * k && b.len() >= (k - 1) * ldb + n && c.len() >= (m - 1) * ldc + n, "sgemm: short operand");
+    if m == 1 {
+        // One output row (a classifier at batch 1): a sum of scaled rows of `b`, read once and in
+        // order; packing would pad the row to `MR` and copy all of `b` first.
+        let c = &mut c[..n];
+        if !accumulate {
+            c.fill(0.0);
+        }
+        for (p, &ap) in a[..k].iter().enumerate() {
+            c.iter_mut().zip(&b[p * ldb..][..n]).for_each(|(cv, bv)| *cv += ap * bv);
+        }
+        return;
+    }
     let m_blocks = m.div_ceil(MR);
     let mut a_packed = Vec::new();
     let mut b_packed = Vec::new();
@@ -168,7 +180,9 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
-        for (m, n, k, ldb, ldc) in [(1, 1, 1, 1, 1), (5, 13, 7, 13, 20), (9, 300, 600, 310, 301), (64, 8, 256, 8, 8)] {
+        for (m, n, k, ldb, ldc) in
+            [(1, 1, 1, 1, 1), (1, 300, 600, 310, 301), (5, 13, 7, 13, 20), (9, 300, 600, 310, 301), (64, 8, 256, 8, 8)]
+        {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * ldb).map(|_| next()).collect();
             let mut c: Vec<f32> = (0..m * ldc).map(|_| next()).collect();

@@ -4,11 +4,10 @@
 //! LeakyReLU(0.1); padding is symmetric.
 
 use burn::module::Module;
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::layers::{ConvAct, ConvSpec, MaxPool, channel_range, resize_bilinear, writes_in_place};
+use super::layers::{ConvAct, ConvSpec, MaxPool, channel_range, resize_bilinear, sigmoid, writes_in_place};
 use super::weights::Weights;
 use crate::error::Result;
 

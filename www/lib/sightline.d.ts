@@ -46,7 +46,10 @@ export interface CreateOptions {
    * `InferenceError` (and in worker mode the worker restarts). Default 60000.
    */
   timeoutMs?: number;
-  /** Default: the wasm module shipped in this package. Bytes only with `worker: false` (e.g. Node.js). */
+  /**
+   * Default: the runtime shipped in this package — its relaxed-SIMD build where the engine has
+   * relaxed SIMD, the plain-SIMD build elsewhere. Bytes only with `worker: false` (e.g. Node.js).
+   */
   wasm?: string | URL | ArrayBuffer | Uint8Array;
 }
 

@@ -59,6 +59,9 @@ pub trait CpuKernels: Backend {
     /// `x · weight + bias`: `x` `[b, in]`, `weight` `[in, out]` (burn's `Linear` layout), `bias`
     /// `[out]` → `[b, out]`.
     fn linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `1 / (1 + e^-x)` for every value (vectorised; flex's runs the scalar `expf` per value).
+    fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -154,6 +157,19 @@ impl CpuKernels for Flex {
         let n = bias.layout().shape().iter().product::<usize>();
         Flex::float_add(out, Flex::float_reshape(bias, Shape::new([1, n])))
     }
+
+    fn sigmoid(x: FlexTensor) -> FlexTensor {
+        let x = x.to_contiguous();
+        let shape = x.layout().shape().to_vec();
+        match x.as_slice::<f32>() {
+            Some(values) => {
+                let mut values = values.to_vec();
+                sigmoid_in_place(&mut values);
+                from_vec(values, shape)
+            }
+            None => <Flex as ActivationOps<Flex>>::sigmoid(x),
+        }
+    }
 }
 
 /// Whether tensors on `device` can use these kernels (flex only).
@@ -218,6 +234,11 @@ pub(super) fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>) -> Tensor
     ))
 }
 
+/// `1 / (1 + e^-x)` for every value; `x` must be on the flex device.
+pub(super) fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as CpuKernels>::sigmoid(x.into_dispatch()))
+}
+
 /// Max pooling (square window, symmetric padding); `x` must be on the flex device.
 pub(super) fn max_pool2d(x: Tensor<4>, kernel: usize, stride: usize, pad: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::max_pool2d_square(x.into_dispatch(), kernel, stride, pad))
@@ -248,6 +269,46 @@ fn activate(act: Activation, values: &mut [f32]) {
             values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { slope * *v });
         }
     }
+}
+
+/// `1 / (1 + e^-x)` in place, `LANES` values at a time (so that it vectorises).
+fn sigmoid_in_place(values: &mut [f32]) {
+    let mut chunks = values.chunks_exact_mut(window::LANES);
+    for chunk in &mut chunks {
+        for v in chunk.iter_mut() {
+            *v = 1.0 / (1.0 + exp(-*v));
+        }
+    }
+    for v in chunks.into_remainder() {
+        *v = 1.0 / (1.0 + exp(-*v));
+    }
+}
+
+/// `e^x` without branches or calls, so that a loop over it vectorises (libm's `expf` is a call
+/// per value): Cody–Waite range reduction `x = n·ln 2 + r`, |r| ≤ ½ ln 2, Cephes' degree-7
+/// polynomial for `e^r` (relative error ≈ 1e-7), then `2^n` built in the exponent bits. Below
+/// −87.3 the result is ≈ 1.2e-38 instead of smaller (or 0), above 88 it is e^88 instead of larger
+/// (or ∞); NaN stays NaN.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    // Comparisons rather than `clamp`: they map to SIMD selects.
+    #[allow(clippy::manual_clamp)]
+    let x = if x < -87.3 {
+        -87.3
+    } else if x > 88.0 {
+        88.0
+    } else {
+        x
+    };
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // ln 2 in two parts, the first exact in few bits, so that `n·LN2_HI` has no rounding error.
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let poly = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let e_r = poly * r * r + r + 1.0;
+    // n ∈ [−126, 127] after the clamp: a normal power of two.
+    e_r * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 #[cfg(test)]
@@ -356,6 +417,40 @@ mod tests {
             let want = interpolate(x.clone(), options.with_output_size([oh, ow]));
             assert_close(super::resize_bilinear(x, [oh, ow]), want, &format!("{h}×{w} → {oh}×{ow}"));
         }
+    }
+
+    #[test]
+    fn vectorised_exp_and_sigmoid_match_f64() {
+        // Every 1/64 across the whole range and past both ends, plus special values.
+        let mut worst_exp = 0.0f64;
+        for i in -6000..=6000 {
+            let x = i as f32 / 64.0;
+            let (got, want) = (f64::from(exp(x)), f64::from(x.clamp(-87.3, 88.0)).exp());
+            worst_exp = worst_exp.max((got - want).abs() / want);
+            let mut s = [x];
+            sigmoid_in_place(&mut s);
+            let want = 1.0 / (1.0 + (-f64::from(x)).exp());
+            assert!((f64::from(s[0]) - want).abs() <= 1e-7, "sigmoid({x}) = {} vs {want}", s[0]);
+        }
+        assert!(worst_exp <= 3e-7, "exp: relative error {worst_exp}");
+        assert!(exp(f32::NAN).is_nan());
+        let mut special = [f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0];
+        sigmoid_in_place(&mut special);
+        // −∞ → 1 / (1 + e^88): 6e-39 instead of 0 (see `exp`).
+        assert_eq!([special[0], special[2], special[3]], [1.0, 0.5, 0.5]);
+        assert!((0.0..1e-38).contains(&special[1]), "sigmoid(−∞) = {}", special[1]);
+    }
+
+    #[test]
+    fn sigmoid_matches_burn() {
+        use burn::tensor::activation::sigmoid;
+        let device = Device::flex();
+        // A transposed view (as NanoDet-g's head output), and a length that fills no chunk.
+        let x = Tensor::<3>::random([1, 80, 677], Distribution::Normal(0.0, 4.0), &device).swap_dims(1, 2);
+        let (want, got) = (sigmoid(x.clone()), super::sigmoid(x));
+        assert_eq!(got.dims(), [1, 677, 80]);
+        let diff = (got - want).abs().max().into_scalar::<f32>();
+        assert!(diff <= 1e-6, "max |Δ| {diff}");
     }
 
     #[test]

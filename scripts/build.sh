@@ -25,7 +25,8 @@ done
 
 # build_module OUT_NAME TARGET_DIR FEATURE...: one module into pkg/OUT_NAME{.js,_bg.wasm}. Each
 # module has its own target directory, so that building one never invalidates the other's cache.
-# RUSTFLAGS_WASM (optional) replaces the target's rustflags from .cargo/config.toml.
+# RUSTFLAGS_WASM (optional): CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS for this module (with
+# .cargo/config.toml's `+simd128`; the relaxed build repeats it).
 build_module() {
     local name="$1" target_dir="$2"
     shift 2

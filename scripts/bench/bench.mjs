@@ -48,7 +48,11 @@ const mb = (x) => `${(x / 1e6).toFixed(2)} MB`;
 const report = {
   date: new Date().toISOString(),
   machine: `${cpus().length}× ${cpus()[0]?.model ?? "cpu"}`,
-  sizes: { sightline: sizes(join(ROOT, "pkg/sightline_bg.wasm")) },
+  sizes: {
+    sightline: sizes(join(ROOT, "pkg/sightline_bg.wasm")),
+    // The build Chromium loads (it has relaxed SIMD; README "Performance").
+    sightlineRelaxed: sizes(join(ROOT, "pkg/sightline_relaxed_bg.wasm")),
+  },
   runs: [],
   memory: [],
 };

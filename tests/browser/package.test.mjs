@@ -42,8 +42,9 @@ test("the packed npm package works in a separate app, in its worker, weights fro
     // 1.5 MB until embeddings, explanations and custom heads joined the runtime (+≈10 KB; README
     // "Runtime size"); training itself is in the trainer module. 1.51 MB until the GPU convolution
     // kernel (issue 14: half the kernel launches per frame; +19 KB), 1.53 MB until the frame was
-    // resampled on the GPU (issue 14: the resample kernel; +4.4 KB).
-    assert.ok(brotli <= 1.535e6, `${file} is ${brotli} bytes brotli (budget 1,535,000)`);
+    // resampled on the GPU (issue 14: the resample kernel; +4.4 KB), 1.535 MB until issue 13's
+    // CPU kernels (the classifier layer through the SIMD product, the vectorised sigmoid; +≈4 KB).
+    assert.ok(brotli <= 1.54e6, `${file} is ${brotli} bytes brotli (budget 1,540,000)`);
   }
   // The trainer module, loaded only by pages that train (README "Teach and explain").
   const train = readFileSync(join(ROOT, "pkg/sightline_train_bg.wasm"));

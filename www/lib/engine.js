@@ -256,7 +256,7 @@ export class Engine {
   #load({ cache, progress }) {
     this.#ready ??= (async () => {
       // No module given: the package's own, with relaxed SIMD where the engine has it.
-      let source = this.#wasm ?? RUNTIME[hasRelaxedSimd() ? "relaxed" : "simd"].url;
+      let source = this.#wasm === undefined ? RUNTIME[hasRelaxedSimd() ? "relaxed" : "simd"].url : this.#wasm;
       if (typeof source === "string") {
         const shipped = Object.values(RUNTIME).find((m) => m.url === source);
         const { bytes } = await download(source, {

@@ -37,7 +37,6 @@ build_module() {
     [ -n "${RUSTFLAGS_WASM:-}" ] && env_vars+=(CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RUSTFLAGS_WASM")
     env "${env_vars[@]}" cargo build --lib --profile wasm --target wasm32-unknown-unknown \
         --no-default-features ${list:+--features "$list"}
-    step "generating JS bindings into pkg/$name.js"
     local names=(--remove-name-section --remove-producers-section)
     [ "$keep_names" = 1 ] && names=()
     # GLUE (optional): the module shares pkg/$GLUE.js, generated already. Its bindings are generated
@@ -45,6 +44,11 @@ build_module() {
     # the shared glue; only the wasm file moves into pkg/.
     local glue="${GLUE:-$name}" out=pkg
     [ "$glue" != "$name" ] && out="$target_dir/bindgen"
+    if [ "$glue" = "$name" ]; then
+        step "generating JS bindings into pkg/$name.js"
+    else
+        step "generating $name's JS bindings (to check against pkg/$glue.js; only its wasm goes to pkg/)"
+    fi
     wasm-bindgen --target web --out-dir "$out" --out-name "$glue" "${names[@]}" \
       "$target_dir/wasm32-unknown-unknown/wasm/sightline.wasm"
     if [ "$glue" != "$name" ]; then

@@ -2,6 +2,7 @@
 // results and the harness page (the package exposed as `window.sightline`).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseNpy } from "../../scripts/lib/npy.mjs";
 import { ROOT, openPage } from "../../scripts/lib/pages.mjs";
 
 export { ROOT, launch, openPage, startServer } from "../../scripts/lib/pages.mjs";
@@ -17,6 +18,17 @@ export const FIXTURES = [
 /** The reference top-5 for `name` (`tests/fixtures/<name>/cls_crop224.json`). */
 export function referenceTop(name, mode = "crop224") {
   return JSON.parse(readFileSync(join(ROOT, "tests/fixtures", name, `cls_${mode}.json`), "utf8")).top;
+}
+
+/**
+ * The reference's own decoded RGB pixels of fixture `name` as `{ data: number[] (RGBA), width,
+ * height }` (the browser may colour-manage a PNG it decodes itself; these go in as raw pixels).
+ */
+export function referencePixels(name) {
+  const { shape, data: rgb } = parseNpy(readFileSync(join(ROOT, "tests/fixtures", name, "image_rgb_u8.npy")));
+  const rgba = new Array(shape[0] * shape[1] * 4).fill(255);
+  for (let i = 0; i < shape[0] * shape[1]; i++) for (let c = 0; c < 3; c++) rgba[4 * i + c] = rgb[3 * i + c];
+  return { data: rgba, width: shape[1], height: shape[0] };
 }
 
 /** Opens the test harness page (the package exposed as `window.sightline`). */

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseNpy } from "../../scripts/lib/npy.mjs";
-import { FIXTURES, ROOT, assertSameResults, launch, openHarness, startServer } from "./helpers.mjs";
+import { FIXTURES, ROOT, assertSameResults, launch, openHarness, referencePixels, startServer } from "./helpers.mjs";
 
 /** Embeddings vs the reference (onnxruntime), relative to the largest value (observed ≤ 1.4e-6). */
 const EMBED_REL_TOL = 1e-5;
@@ -32,14 +32,6 @@ after(async () => {
   await browser?.close();
   server?.close();
 });
-
-/** The reference's decoded RGB pixels of fixture `name` as `{ data: number[] (RGBA), width, height }`. */
-function referencePixels(name) {
-  const { shape, data: rgb } = parseNpy(readFileSync(join(ROOT, "tests/fixtures", name, "image_rgb_u8.npy")));
-  const rgba = new Array(shape[0] * shape[1] * 4).fill(255);
-  for (let i = 0; i < shape[0] * shape[1]; i++) for (let c = 0; c < 3; c++) rgba[4 * i + c] = rgb[3 * i + c];
-  return { data: rgba, width: shape[1], height: shape[0] };
-}
 
 function softmax(logits) {
   const max = Math.max(...logits);

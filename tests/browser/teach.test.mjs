@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseNpy } from "../../scripts/lib/npy.mjs";
-import { ROOT, launch, openHarness, startServer } from "./helpers.mjs";
+import { ROOT, launch, openHarness, referencePixels, startServer } from "./helpers.mjs";
 
 /** Embeddings vs the independent reference (onnxruntime, tests/tools/pooled_reference.py). */
 const EMBED_REL_TOL = 1e-4;
@@ -53,9 +53,7 @@ async function harness() {
 test("embed() matches the independent pooled features", { timeout: 300_000 }, async () => {
   const h = await harness();
   // The reference's own decoded pixels (the browser may colour-manage a PNG it decodes itself).
-  const { shape, data: rgb } = parseNpy(readFileSync(join(ROOT, "tests/fixtures/chelsea/image_rgb_u8.npy")));
-  const rgba = new Array(shape[0] * shape[1] * 4).fill(255);
-  for (let i = 0; i < shape[0] * shape[1]; i++) for (let c = 0; c < 3; c++) rgba[4 * i + c] = rgb[3 * i + c];
+  const { data: rgba, width, height } = referencePixels("chelsea");
   const embedding = await h.page.evaluate(async ({ rgba, width, height }) => {
     // The f32 weights, as the reference (the package's default f16 ones differ by ≈2e-3 here).
     const model = "/models/efficientnet-lite0.f32.safetensors";
@@ -63,7 +61,7 @@ test("embed() matches the independent pooled features", { timeout: 300_000 }, as
     const e = await c.embed({ data: Uint8Array.from(rgba), width, height });
     await c.close();
     return { type: e.constructor.name, values: [...e] };
-  }, { rgba, width: shape[1], height: shape[0] });
+  }, { rgba, width, height });
   assert.equal(embedding.type, "Float32Array");
   assert.equal(embedding.values.length, 1280);
   const { data: expected } = parseNpy(readFileSync(join(ROOT, "tests/fixtures/chelsea/cls_crop224_pooled.npy")));

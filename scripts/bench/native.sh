@@ -4,7 +4,10 @@
 source "$(dirname "$0")/../common.sh"
 peer="${1:?usage: scripts/bench/native.sh PEER_ONNX_DIR [REPEAT]}"
 repeat="${2:-20}"
-build_cli
+# The release binary, as README's `cargo build --release` builds it. PROFILE=dev builds faster
+# but runs slower (debug assertions, overflow checks, no LTO: 1.3–1.7× in issue 13's fifth round).
+PROFILE="${PROFILE:-release}" build_cli
+echo "sightline CLI: $BIN"
 bin="$BIN"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 for backend in cpu wgpu; do

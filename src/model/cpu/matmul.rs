@@ -87,7 +87,7 @@ fn product(
     super::sgemm::sgemm(m, n, k, lhs, rhs, rhs_rs, dst, dst_rs, accumulate);
 }
 
-/// The crate's one `unsafe` call, native only: `gemm` takes raw pointers and strides.
+/// Native only, `unsafe`: `gemm` takes raw pointers and strides.
 #[cfg(not(target_family = "wasm"))]
 #[allow(clippy::too_many_arguments)]
 #[allow(unsafe_code)]

@@ -3,7 +3,8 @@
 //! burn's generic operators run a convolution, its bias and its activation as separate passes,
 //! gather depthwise windows element by element, and re-lay out every dense convolution's input.
 //! These kernels fuse bias and activation into the convolution, write NCHW directly, and keep
-//! every inner loop contiguous so that it vectorises (wasm SIMD128, AVX natively):
+//! every inner loop contiguous so that it vectorises (wasm SIMD128; natively SSE, and AVX2 where the
+//! CPU has it: the per-plane kernels are compiled twice and chosen at run time, `window::vectorized`):
 //! - `window.rs`: the geometry of a sliding window over one plane, depthwise convolution and max
 //!   pooling over a padded, stride-phased copy of each plane;
 //! - `conv.rs`: dense convolutions as matrix products (1×1 directly, others through im2col);
@@ -249,6 +250,7 @@ fn from_vec(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 }
 
 /// Applies `act` to every value in place (one tight loop per kind, so it vectorises).
+#[inline(always)]
 fn activate(act: Activation, values: &mut [f32]) {
     match act {
         Activation::Identity => {}

@@ -75,23 +75,34 @@ pub(super) fn conv(
         // resized.
         let v_stride = 16 * tiles;
         v.resize(cin * v_stride, 0.0);
-        for_each_plane(&mut v, v_stride, |ci, planes, band| {
-            input_channel(&x[ci * g.h * g.w..][..g.h * g.w], g, ty0, rows, tiles_w, band, planes);
-        });
+        for_each_plane(
+            &mut v,
+            v_stride,
+            #[inline(always)]
+            |ci, planes, band| {
+                input_channel(&x[ci * g.h * g.w..][..g.h * g.w], g, ty0, rows, tiles_w, band, planes);
+            },
+        );
         let m_stride = cout * tiles;
         m.resize(16 * m_stride + LANES, 0.0);
         for_each_plane(&mut m[..16 * m_stride], m_stride, |xi, product, _| {
             let (lhs, rhs) = (&u[xi * cout * cin..][..cout * cin], &v[xi * tiles..]);
             matmul_set(cout, tiles, cin, product, tiles, lhs, rhs, v_stride);
         });
-        for_each_plane(&mut out[..cout * g.oh * g.ow], g.oh * g.ow, |co, plane, _| {
-            output_channel(&m[co * tiles..], m_stride, bias[co], act, g, ty0, rows, tiles_w, plane);
-        });
+        for_each_plane(
+            &mut out[..cout * g.oh * g.ow],
+            g.oh * g.ow,
+            #[inline(always)]
+            |co, plane, _| {
+                output_channel(&m[co * tiles..], m_stride, bias[co], act, g, ty0, rows, tiles_w, plane);
+            },
+        );
     }
 }
 
 /// The transformed input planes `v[ξ][t]` of one input channel for tile rows
 /// `ty0..ty0 + rows`, through a copy of the rows they read in `band`.
+#[inline(always)]
 fn input_channel(
     plane: &[f32],
     g: &Window,
@@ -108,6 +119,7 @@ fn input_channel(
 /// Output rows of tile rows `ty0..ty0 + rows` of one output channel from its products
 /// `m[ξ·stride + t]`: `act(Aᵀ · m · A + bias)`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn output_channel(
     m: &[f32],
     stride: usize,
@@ -145,6 +157,7 @@ fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
 /// Copies the input rows that tile rows `ty0..ty0 + rows` read into `band` (zero outside the
 /// image, padded coordinates), each row split into its even and odd columns so that column `j`
 /// of consecutive tiles is a contiguous run. Returns the width of one half-row.
+#[inline(always)]
 fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, ty0: usize, rows: usize, tiles_w: usize) -> usize {
     let width = tiles_w + 1 + LANES;
     let len = (2 * rows + 2) * 2 * width;
@@ -160,6 +173,7 @@ fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, ty0: usize, rows: u
 }
 
 /// `V_ξ = Bᵀ · d · B` of every tile's 4×4 input `d`, written at `v[ξ·stride + t]`.
+#[inline(always)]
 fn transform_input(band: &[f32], width: usize, rows: usize, tiles_w: usize, v: &mut [f32], stride: usize) {
     for r in 0..rows {
         for t0 in (0..tiles_w).step_by(LANES) {
@@ -200,6 +214,7 @@ fn input_column(band: &[f32], base: usize, width: usize, j: usize) -> [Lanes; 4]
 /// `Y = Aᵀ · m · A + bias` (2×2 outputs per tile) for one output channel, from `m[ξ·stride + t]`.
 /// Outputs past the bottom/right edge are dropped.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn transform_output(
     m: &[f32],
     stride: usize,

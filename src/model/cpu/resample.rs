@@ -28,16 +28,21 @@ pub(super) fn bilinear(x: &[f32], planes: usize, (h, w): (usize, usize), (oh, ow
         return out;
     }
     let (rows, cols) = (taps(oh, h), taps(ow, w));
-    for_each_plane(&mut out, oh * ow, |c, plane_out, _| {
-        let plane = &x[c * h * w..][..h * w];
-        for (out_row, &(y0, y1, ly)) in plane_out.chunks_exact_mut(ow).zip(&rows) {
-            let (r0, r1) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
-            for (o, &(x0, x1, lx)) in out_row.iter_mut().zip(&cols) {
-                let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
-                let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
-                *o = top + (bottom - top) * ly;
+    for_each_plane(
+        &mut out,
+        oh * ow,
+        #[inline(always)]
+        |c, plane_out, _| {
+            let plane = &x[c * h * w..][..h * w];
+            for (out_row, &(y0, y1, ly)) in plane_out.chunks_exact_mut(ow).zip(&rows) {
+                let (r0, r1) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
+                for (o, &(x0, x1, lx)) in out_row.iter_mut().zip(&cols) {
+                    let top = r0[x0] + (r0[x1] - r0[x0]) * lx;
+                    let bottom = r1[x0] + (r1[x1] - r1[x0]) * lx;
+                    *o = top + (bottom - top) * ly;
+                }
             }
-        }
-    });
+        },
+    );
     out
 }

@@ -221,8 +221,9 @@ pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, off
 
 /// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively,
 /// in order in wasm (one thread). Each worker keeps its own scratch buffer. Natively each call
-/// runs through [`vectorized`]: `f` (an `#[inline(always)]` closure) and the kernels it calls
-/// are compiled for AVX2 as well.
+/// runs through [`vectorized`]: when `f` is an `#[inline(always)]` closure, it and the kernels
+/// it calls are compiled for AVX2 as well (the matrix products' closure is not: `gemm` chooses
+/// its own kernels).
 pub(super) fn for_each_plane(
     out: &mut [f32],
     plane_len: usize,

@@ -39,7 +39,7 @@ export interface CreateOptions {
   cache?: boolean;
   /** Called as loading progresses: "wasm", "weights", "compile", then "warmup". */
   onProgress?: (event: LoadProgress) => void;
-  /** Cancels the downloads; `create()` then rejects with a `ModelLoadError`. */
+  /** Cancels loading: if it fires before `create()` settles, `create()` rejects with a `ModelLoadError` and frees what it had loaded. */
   signal?: AbortSignal;
   /**
    * The watchdog: an inference that has not answered after this many ms rejects with an

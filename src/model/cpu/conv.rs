@@ -2,21 +2,24 @@
 //! directly, others go through im2col tiles of whole output rows. The output is written in NCHW.
 
 use super::Activation;
-use super::matmul::matmul_acc;
-use super::window::{Window, strided_row};
+use super::matmul::matmul_set;
+use super::window::{Window, for_each_plane, strided_row};
 
 /// Output columns per matrix product: big enough to amortise packing the weights, small enough
 /// that the im2col tile (`cin·k² × columns`) stays within a few MB.
 const TILE_COLUMNS: usize = 2048;
 pub(super) const TILE_FLOATS: usize = 1 << 20;
 
-/// Dense convolution of one image as matrix products, `out = act(W · im2col(x) + out)` where
-/// `out` arrives holding the bias: `x` `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the
-/// `[cout, cin·k²]` matrix), `out` `[cout, oh·ow]`, written directly in NCHW, tile by tile of
-/// whole output rows.
+/// Dense convolution of one image as matrix products, `out = act(W · im2col(x) + bias)`: `x`
+/// `[cin, h, w]`, `weight` `[cout, cin, k, k]` (already the `[cout, cin·k²]` matrix), `out`
+/// `[cout, oh·ow]`, written directly in NCHW (every value, without reading one). A 1×1
+/// convolution is one product over the input planes; others go tile by tile of whole output rows
+/// through im2col. Bias and activation follow in one pass per output plane (in parallel natively).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_conv(
     x: &[f32],
     weight: &[f32],
+    bias: &[f32],
     cin: usize,
     cout: usize,
     window: &Window,
@@ -25,22 +28,29 @@ pub(super) fn gemm_conv(
 ) {
     let depth = cin * window.k * window.k;
     let columns = window.out_len();
-    let tile_columns = TILE_COLUMNS.min(TILE_FLOATS / depth.max(1));
-    let rows_per_tile = (tile_columns / window.ow).clamp(1, window.oh);
-    let mut col = Vec::new();
-    for oh0 in (0..window.oh).step_by(rows_per_tile) {
-        let rows = rows_per_tile.min(window.oh - oh0);
-        let (c0, n) = (oh0 * window.ow, rows * window.ow);
-        if window.is_pointwise() {
-            matmul_acc(cout, n, depth, &mut out[c0..], columns, weight, &x[c0..], columns);
-        } else {
+    if window.is_pointwise() {
+        matmul_set(cout, columns, depth, out, columns, weight, x, columns);
+    } else {
+        let tile_columns = TILE_COLUMNS.min(TILE_FLOATS / depth.max(1));
+        let rows_per_tile = (tile_columns / window.ow).clamp(1, window.oh);
+        let mut col = Vec::new();
+        for oh0 in (0..window.oh).step_by(rows_per_tile) {
+            let rows = rows_per_tile.min(window.oh - oh0);
+            let (c0, n) = (oh0 * window.ow, rows * window.ow);
             im2col(x, cin, window, oh0, rows, &mut col);
-            matmul_acc(cout, n, depth, &mut out[c0..], columns, weight, &col, n);
-        }
-        for row in out.chunks_exact_mut(columns) {
-            super::activate(act, &mut row[c0..c0 + n]);
+            matmul_set(cout, n, depth, &mut out[c0..], columns, weight, &col, n);
         }
     }
+    for_each_plane(
+        &mut out[..cout * columns],
+        columns,
+        #[inline(always)]
+        |co, plane, _| {
+            let b = bias[co];
+            plane.iter_mut().for_each(|v| *v += b);
+            super::activate(act, plane);
+        },
+    );
 }
 
 /// `col[(ci·k + kh)·k + kw][r·ow + ow'] = x[ci][ih][iw]` for output rows `oh0..oh0 + rows`,

@@ -84,23 +84,16 @@ impl CpuKernels for Flex {
             let (batch, cin, cout) = (xs[0], xs[1], ws[0]);
             let depthwise = options.groups == cin && cout == cin && ws[1] == 1;
             if depthwise || options.groups == 1 {
-                // Each path writes every output value; only the matrix-product path reads its
-                // output first (it accumulates onto the bias), so only it starts from values.
+                // Each path writes every output value without reading it first.
                 let per_image = cout * window.out_len();
-                let mut out = Vec::with_capacity(batch * per_image);
-                for xb in xd.chunks_exact(cin * window.in_len()) {
-                    let start = out.len();
+                let mut out = window::zeros(batch * per_image);
+                for (xb, ob) in xd.chunks_exact(cin * window.in_len()).zip(out.chunks_exact_mut(per_image)) {
                     if depthwise {
-                        out.resize(start + per_image, 0.0);
-                        window::depthwise_conv(xb, wd, bd, &window, act, &mut out[start..]);
+                        window::depthwise_conv(xb, wd, bd, &window, act, ob);
                     } else if winograd::applies(&window) {
-                        out.resize(start + per_image, 0.0);
-                        winograd::conv(xb, wd, bd, cin, cout, &window, act, &mut out[start..]);
+                        winograd::conv(xb, wd, bd, cin, cout, &window, act, ob);
                     } else {
-                        for &b in &bd[..cout] {
-                            out.resize(out.len() + window.out_len(), b);
-                        }
-                        conv::gemm_conv(xb, wd, cin, cout, &window, act, &mut out[start..]);
+                        conv::gemm_conv(xb, wd, bd, cin, cout, &window, act, ob);
                     }
                 }
                 return from_vec(out, vec![batch, cout, window.oh, window.ow]);

@@ -23,7 +23,7 @@ fn taps(out_len: usize, in_len: usize) -> Vec<(usize, usize, f32)> {
 
 /// Resamples `planes` consecutive `h × w` planes of `x` to `oh × ow`.
 pub(super) fn bilinear(x: &[f32], planes: usize, (h, w): (usize, usize), (oh, ow): (usize, usize)) -> Vec<f32> {
-    let mut out = vec![0.0f32; planes * oh * ow];
+    let mut out = super::window::zeros(planes * oh * ow);
     if h == 0 || w == 0 || oh == 0 || ow == 0 {
         return out;
     }

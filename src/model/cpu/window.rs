@@ -248,6 +248,29 @@ pub(super) fn for_each_plane(
     }
 }
 
+/// `len` zeros. Natively a large buffer is written by all of rayon's threads (a serial fill of a
+/// layer's output left the other cores idle for ≈ a fifth of a frame, with the passes below).
+pub(super) fn zeros(len: usize) -> Vec<f32> {
+    #[cfg(not(target_family = "wasm"))]
+    if len >= 1 << 16 {
+        use rayon::prelude::*;
+        let mut v = Vec::with_capacity(len);
+        v.par_extend(rayon::iter::repeat_n(0.0f32, len));
+        return v;
+    }
+    vec![0.0; len]
+}
+
+/// Makes `buffer` `len` long for a kernel that writes every element before reading it: its
+/// contents are not kept (when it grows it is replaced by [`zeros`]).
+pub(super) fn resize_scratch(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        *buffer = zeros(len);
+    } else {
+        buffer.truncate(len);
+    }
+}
+
 /// Runs `f` (natively), on x86-64 compiled for AVX2 where the CPU has it (detected once; then a
 /// cached flag per call). The kernels' `LANES` are one AVX register instead of two SSE ones; the
 /// arithmetic is the same (no fused multiply-add), so results are identical either way. Only
@@ -293,7 +316,7 @@ pub(super) fn depthwise_conv(
 
 /// Max pooling of `planes` consecutive `h × w` planes of `x`.
 pub(super) fn max_pool(x: &[f32], planes: usize, window: &Window) -> Vec<f32> {
-    let mut out = vec![0.0f32; planes * window.out_len()];
+    let mut out = zeros(planes * window.out_len());
     let taps = window.taps();
     for_each_plane(
         &mut out,

@@ -10,7 +10,7 @@
 
 use super::conv::TILE_FLOATS;
 use super::matmul::matmul_set;
-use super::window::{LANES, Window, for_each_plane, phased_row};
+use super::window::{LANES, Window, for_each_plane, phased_row, resize_scratch};
 use super::{Activation, activate};
 
 /// Whether `window` (with `groups == 1`) is a 3×3, stride-1 convolution this can run.
@@ -71,10 +71,10 @@ pub(super) fn conv(
         // that each product owns one, plus `LANES` of slack so that the last chunk of tiles can
         // be read whole. Natively the transforms run in parallel over channels and the 16
         // products over ξ (each on one thread: small products split poorly). Every element of
-        // `v` and `m` is written below (the slack is read, never used), so both buffers are only
-        // resized.
+        // `v` and `m` is written below (the slack is read, never used), so neither keeps its
+        // contents (`resize_scratch`: zeroed by all threads when it grows).
         let v_stride = 16 * tiles;
-        v.resize(cin * v_stride, 0.0);
+        resize_scratch(&mut v, cin * v_stride);
         for_each_plane(
             &mut v,
             v_stride,
@@ -84,7 +84,7 @@ pub(super) fn conv(
             },
         );
         let m_stride = cout * tiles;
-        m.resize(16 * m_stride + LANES, 0.0);
+        resize_scratch(&mut m, 16 * m_stride + LANES);
         for_each_plane(&mut m[..16 * m_stride], m_stride, |xi, product, _| {
             let (lhs, rhs) = (&u[xi * cout * cin..][..cout * cin], &v[xi * tiles..]);
             matmul_set(cout, tiles, cin, product, tiles, lhs, rhs, v_stride);

@@ -251,12 +251,6 @@ export class WorkerHost {
       });
       task.remote = created.id;
       task.info = created;
-      if (signal?.aborted) {
-        // The abort reached the worker after its create had finished (the message crossed the
-        // reply): the caller asked to stop, so this load is not theirs — free it and reject.
-        this.#send("close", { task: created.id }, { timeoutMs: Infinity }).catch(() => {});
-        throw abortedError(signal);
-      }
       return handle;
     } catch (e) {
       this.#tasks.delete(handle);
@@ -470,10 +464,6 @@ export class PageHost {
     } catch (e) {
       creating.then((late) => engine.close(late.id), () => {}); // if it ever finishes, free it
       throw e;
-    }
-    if (signal?.aborted) {
-      engine.close(created.id); // aborted as it finished: the caller asked to stop
-      throw abortedError(signal);
     }
     const handle = this.#nextHandle++;
     this.#tasks.set(handle, { kind, options: rest, remote: created.id, info: created, failed: null, moving: null });

@@ -106,7 +106,14 @@ class Session {
   static async open(kind, options) {
     const { worker, timeoutMs, engineOptions } = clientOptions(options);
     const host = worker ? WorkerHost.for(engineOptions.wasm) : PageHost.for(engineOptions.wasm);
-    return new Session(host, await host.create(kind, engineOptions), timeoutMs, kind, engineOptions);
+    const handle = await host.create(kind, engineOptions);
+    if (engineOptions.signal?.aborted) {
+      // It fired as loading finished (in a worker, the abort message can cross the reply): the
+      // caller asked to stop, so the task is freed and create() rejects.
+      await host.close(handle);
+      throw abortedError(engineOptions.signal);
+    }
+    return new Session(host, handle, timeoutMs, kind, engineOptions);
   }
 
   /** A classifier on the same host that shares this one's network, with `head` (a head file). */

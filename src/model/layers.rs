@@ -57,6 +57,9 @@ pub struct ConvAct {
     conv: Conv2d,
     #[module(skip)]
     act: Activation,
+    /// What the CPU kernel derives from the weights once (see `cpu::Prepared`).
+    #[module(skip)]
+    prepared: cpu::Prepared,
 }
 
 impl ConvAct {
@@ -122,6 +125,7 @@ impl ConvAct {
                 padding: spec.padding,
             },
             act: spec.act,
+            prepared: cpu::Prepared::default(),
         }
     }
 
@@ -130,7 +134,7 @@ impl ConvAct {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let device = x.device();
         if cpu::runs_on(&device) {
-            return cpu::conv2d_act(&self.conv, x, self.act);
+            return cpu::conv2d_act(&self.conv, x, self.act, &self.prepared);
         }
         if gpu::runs_on(&device) {
             return gpu::conv2d_act(&self.conv, x, self.act, None);

@@ -3,7 +3,7 @@
 
 use super::Activation;
 use super::matmul::matmul_set;
-use super::window::{Window, for_each_plane, strided_row};
+use super::window::{Window, for_each_plane, resize_scratch, strided_row};
 
 /// Output columns per matrix product: big enough to amortise packing the weights, small enough
 /// that the im2col tile (`cin·k² × columns`) stays within a few MB.
@@ -45,27 +45,33 @@ pub(super) fn gemm_conv(
         &mut out[..cout * columns],
         columns,
         #[inline(always)]
-        |co, plane, _| {
-            let b = bias[co];
-            plane.iter_mut().for_each(|v| *v += b);
-            super::activate(act, plane);
-        },
+        |co, plane, _| super::activate_biased(act, bias[co], plane),
     );
 }
 
 /// `col[(ci·k + kh)·k + kw][r·ow + ow'] = x[ci][ih][iw]` for output rows `oh0..oh0 + rows`,
 /// zero where the window reaches into the padding.
+/// Natively in parallel over input channels.
 fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut Vec<f32>) {
     let n = rows * g.ow;
+    let kk = g.k * g.k;
     // Every element is written below (zeros in the padding), so the buffer is only resized.
-    col.resize(cin * g.k * g.k * n, 0.0);
+    resize_scratch(col, cin * kk * n);
     let [top, _, left, _] = g.pad;
-    for (row, dst) in col.chunks_exact_mut(n).enumerate() {
-        let (ci, kh, kw) = (row / (g.k * g.k), row / g.k % g.k, row % g.k);
-        for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
-            let ih = (oh0 + r) * g.stride + kh;
-            let src = (ih >= top && ih - top < g.h).then(|| &x[(ci * g.h + ih - top) * g.w..][..g.w]);
-            strided_row(d, src, left, kw, g.stride, 0.0);
-        }
-    }
+    for_each_plane(
+        col,
+        kk * n,
+        #[inline(always)]
+        |ci, rows_of_ci, _| {
+            let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+            for (tap, dst) in rows_of_ci.chunks_exact_mut(n).enumerate() {
+                let (kh, kw) = (tap / g.k, tap % g.k);
+                for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
+                    let ih = (oh0 + r) * g.stride + kh;
+                    let src = (ih >= top && ih - top < g.h).then(|| &plane[(ih - top) * g.w..][..g.w]);
+                    strided_row(d, src, left, kw, g.stride, 0.0);
+                }
+            }
+        },
+    );
 }

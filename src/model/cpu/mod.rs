@@ -26,6 +26,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Shape, Tensor, TensorData};
 use burn_flex::FlexTensor;
+use std::sync::OnceLock;
 
 use super::activation::Activation;
 use window::Window;
@@ -46,6 +47,22 @@ pub trait CpuKernels: Backend {
     fn conv2d_act(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        act: Activation,
+    ) -> FloatTensor<Self>;
+
+    /// The Winograd transform of a 3×3 filter bank (`weight` `[cout, cin, 3, 3]` → `[16, cout,
+    /// cin]`), for [`conv2d_act_winograd`](CpuKernels::conv2d_act_winograd).
+    fn winograd_weights(weight: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// [`conv2d_act`](CpuKernels::conv2d_act) of a 3×3 stride-1 convolution whose filters `weight`
+    /// are transformed already (`u`, from `winograd_weights(weight)`); any other convolution (or
+    /// a `u` of another shape) runs as `conv2d_act(x, weight, bias, options, act)`.
+    fn conv2d_act_winograd(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        u: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         options: ConvOptions<2>,
         act: Activation,
@@ -73,39 +90,26 @@ impl CpuKernels for Flex {
         options: ConvOptions<2>,
         act: Activation,
     ) -> FlexTensor {
-        let x = x.to_contiguous();
+        conv_kernel(x, weight, None, bias, options, act)
+    }
+
+    fn winograd_weights(weight: FlexTensor) -> FlexTensor {
         let weight = weight.to_contiguous();
-        let bias = bias.to_contiguous();
-        let xs = x.layout().shape().to_vec();
         let ws = weight.layout().shape().to_vec();
-        let window = Window::for_conv(&xs, &ws, &options);
-        let slices = (x.as_slice::<f32>(), weight.as_slice::<f32>(), bias.as_slice::<f32>());
-        if let (Some(window), (Some(xd), Some(wd), Some(bd))) = (window, slices) {
-            let (batch, cin, cout) = (xs[0], xs[1], ws[0]);
-            let depthwise = options.groups == cin && cout == cin && ws[1] == 1;
-            if depthwise || options.groups == 1 {
-                // Each path writes every output value without reading it first.
-                let per_image = cout * window.out_len();
-                let mut out = window::zeros(batch * per_image);
-                for (xb, ob) in xd.chunks_exact(cin * window.in_len()).zip(out.chunks_exact_mut(per_image)) {
-                    if depthwise {
-                        window::depthwise_conv(xb, wd, bd, &window, act, ob);
-                    } else if winograd::applies(&window) {
-                        winograd::conv(xb, wd, bd, cin, cout, &window, act, ob);
-                    } else {
-                        conv::gemm_conv(xb, wd, bd, cin, cout, &window, act, ob);
-                    }
-                }
-                return from_vec(out, vec![batch, cout, window.oh, window.ow]);
-            }
-        }
-        // Not covered here: flex's own operators, one after the other.
-        let y = Flex::conv2d(x, weight, Some(bias), options);
-        match act {
-            Activation::Identity => y,
-            Activation::Relu6 => Flex::float_clamp(y, Scalar::from(0.0), Scalar::from(6.0)),
-            Activation::LeakyRelu(slope) => Flex::leaky_relu(y, Scalar::from(slope)),
-        }
+        let values = weight.as_slice::<f32>().expect("winograd_weights: f32 weights");
+        let &[cout, cin, 3, 3] = ws.as_slice() else { panic!("winograd_weights: {ws:?} is not a 3×3 filter bank") };
+        from_vec(winograd::transform_weights(values, cin, cout), vec![16, cout, cin])
+    }
+
+    fn conv2d_act_winograd(
+        x: FlexTensor,
+        weight: FlexTensor,
+        u: FlexTensor,
+        bias: FlexTensor,
+        options: ConvOptions<2>,
+        act: Activation,
+    ) -> FlexTensor {
+        conv_kernel(x, weight, Some(u.to_contiguous()), bias, options, act)
     }
 
     fn max_pool2d_square(x: FlexTensor, kernel: usize, stride: usize, pad: usize) -> FlexTensor {
@@ -166,6 +170,63 @@ impl CpuKernels for Flex {
     }
 }
 
+/// The fused convolution ([`CpuKernels::conv2d_act`]); a 3×3 stride-1 dense one uses `u`, its
+/// filters' Winograd transform, when given (and of the right shape) instead of transforming them.
+fn conv_kernel(
+    x: FlexTensor,
+    weight: FlexTensor,
+    u: Option<FlexTensor>,
+    bias: FlexTensor,
+    options: ConvOptions<2>,
+    act: Activation,
+) -> FlexTensor {
+    let x = x.to_contiguous();
+    let weight = weight.to_contiguous();
+    let bias = bias.to_contiguous();
+    let xs = x.layout().shape().to_vec();
+    let ws = weight.layout().shape().to_vec();
+    let window = Window::for_conv(&xs, &ws, &options);
+    let slices = (x.as_slice::<f32>(), weight.as_slice::<f32>(), bias.as_slice::<f32>());
+    if let (Some(window), (Some(xd), Some(wd), Some(bd))) = (window, slices) {
+        let (batch, cin, cout) = (xs[0], xs[1], ws[0]);
+        let depthwise = options.groups == cin && cout == cin && ws[1] == 1;
+        if depthwise || options.groups == 1 {
+            // The Winograd filters, once for the whole batch: the caller's, or made here.
+            let winograd = !depthwise && winograd::applies(&window);
+            let given = u.as_ref().filter(|u| u.layout().shape().to_vec() == [16, cout, cin]);
+            let made;
+            let u = match given.and_then(|u| u.as_slice::<f32>()) {
+                Some(u) => u,
+                None if winograd => {
+                    made = winograd::transform_weights(wd, cin, cout);
+                    &made[..]
+                }
+                None => &[],
+            };
+            // Each path writes every output value without reading it first.
+            let per_image = cout * window.out_len();
+            let mut out = window::zeros(batch * per_image);
+            for (xb, ob) in xd.chunks_exact(cin * window.in_len()).zip(out.chunks_exact_mut(per_image)) {
+                if depthwise {
+                    window::depthwise_conv(xb, wd, bd, &window, act, ob);
+                } else if winograd {
+                    winograd::conv(xb, u, bd, cin, cout, &window, act, ob);
+                } else {
+                    conv::gemm_conv(xb, wd, bd, cin, cout, &window, act, ob);
+                }
+            }
+            return from_vec(out, vec![batch, cout, window.oh, window.ow]);
+        }
+    }
+    // Not covered here: flex's own operators, one after the other.
+    let y = Flex::conv2d(x, weight, Some(bias), options);
+    match act {
+        Activation::Identity => y,
+        Activation::Relu6 => Flex::float_clamp(y, Scalar::from(0.0), Scalar::from(6.0)),
+        Activation::LeakyRelu(slope) => Flex::leaky_relu(y, Scalar::from(slope)),
+    }
+}
+
 /// Whether tensors on `device` can use these kernels (flex only).
 pub(super) fn runs_on(device: &Device) -> bool {
     matches!(device.as_dispatch(), DispatchDevice::Flex(_))
@@ -192,9 +253,32 @@ pub(super) fn conv_operands(conv: &Conv2d, x: Tensor<4>) -> ConvOperands {
     (x.into_dispatch(), weight.into_dispatch(), bias.into_dispatch(), options)
 }
 
-/// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device.
-pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation) -> Tensor<4> {
+/// What a layer's CPU kernel derives from the layer's weights once and keeps: for a 3×3
+/// stride-1 dense convolution, the Winograd transform of its filters (16/9 of the filters'
+/// size; for NanoDet-g 20.2 MB for its 11.4 MB of such filters), made at the layer's first
+/// run on the CPU instead of at every frame. Empty for other layers, and on other devices.
+/// The layers' weights do not change after load, so it never goes stale.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Prepared(OnceLock<Tensor<3>>);
+
+/// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device. `prepared` is the
+/// layer's own (see [`Prepared`]).
+pub(super) fn conv2d_act(conv: &Conv2d, x: Tensor<4>, act: Activation, prepared: &Prepared) -> Tensor<4> {
+    let winograd = conv.kernel_size == [3, 3] && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
     let (x, weight, bias, options) = conv_operands(conv, x);
+    if winograd {
+        let u = prepared
+            .0
+            .get_or_init(|| Tensor::from_dispatch(<Dispatch as CpuKernels>::winograd_weights(weight.clone())));
+        return Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_act_winograd(
+            x,
+            weight,
+            u.clone().into_dispatch(),
+            bias,
+            options,
+            act,
+        ));
+    }
     Tensor::from_dispatch(<Dispatch as CpuKernels>::conv2d_act(x, weight, bias, options, act))
 }
 
@@ -247,23 +331,44 @@ fn from_vec(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
 fn activate(act: Activation, values: &mut [f32]) {
     match act {
         Activation::Identity => {}
-        // Comparisons rather than `f32::clamp`/`max`: they map to SIMD selects (flex's `clamp`
-        // did not vectorise in wasm).
-        #[allow(clippy::manual_clamp)]
-        Activation::Relu6 => values.iter_mut().for_each(|v| {
-            *v = if *v < 0.0 {
-                0.0
-            } else if *v > 6.0 {
-                6.0
-            } else {
-                *v
-            }
-        }),
+        Activation::Relu6 => values.iter_mut().for_each(|v| *v = relu6(*v)),
         Activation::LeakyRelu(slope) => {
             let slope = slope as f32;
-            values.iter_mut().for_each(|v| *v = if *v >= 0.0 { *v } else { slope * *v });
+            values.iter_mut().for_each(|v| *v = leaky(*v, slope));
         }
     }
+}
+
+/// `v = act(v + bias)` for every value, in one pass (one tight loop per kind).
+#[inline(always)]
+fn activate_biased(act: Activation, bias: f32, values: &mut [f32]) {
+    match act {
+        Activation::Identity => values.iter_mut().for_each(|v| *v += bias),
+        Activation::Relu6 => values.iter_mut().for_each(|v| *v = relu6(*v + bias)),
+        Activation::LeakyRelu(slope) => {
+            let slope = slope as f32;
+            values.iter_mut().for_each(|v| *v = leaky(*v + bias, slope));
+        }
+    }
+}
+
+/// `min(max(v, 0), 6)` by comparisons rather than `f32::clamp`/`max`: they map to SIMD selects
+/// (flex's `clamp` did not vectorise in wasm).
+#[allow(clippy::manual_clamp)]
+#[inline(always)]
+fn relu6(v: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else if v > 6.0 {
+        6.0
+    } else {
+        v
+    }
+}
+
+#[inline(always)]
+fn leaky(v: f32, slope: f32) -> f32 {
+    if v >= 0.0 { v } else { slope * v }
 }
 
 /// `1 / (1 + e^-x)` in place, `LANES` values at a time (so that it vectorises).
@@ -395,7 +500,14 @@ mod tests {
                 .init(&device);
             let x = Tensor::<4>::random([1, 6, size, size + 3], Distribution::Normal(0.0, 1.0), &device);
             let want = Activation::Relu6.apply(conv.forward(x.clone()));
-            assert_close(conv2d_act(&conv, x, Activation::Relu6), want, &format!("{padding:?} k{k} s{s}"));
+            // Twice: the second run uses what the first prepared (3×3 stride 1: the Winograd filters).
+            let prepared = Prepared::default();
+            for run in 0..2 {
+                let got = conv2d_act(&conv, x.clone(), Activation::Relu6, &prepared);
+                assert_close(got, want.clone(), &format!("{padding:?} k{k} s{s}, run {run}"));
+            }
+            let winograd = k == 3 && s == 1 && groups == 1;
+            assert_eq!(prepared.0.get().is_some(), winograd, "{padding:?} k{k} s{s}: prepared");
         }
     }
 

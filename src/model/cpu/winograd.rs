@@ -45,13 +45,14 @@ fn a_t(x: [&Lanes; 4]) -> [Lanes; 2] {
     [zip(x[0], &s12, |a, b| a + b), zip(&d12, x[3], |a, b| a - b)]
 }
 
-/// `out = act(conv3x3(x, weight) + bias)` for one image: `x` `[cin, h, w]`, `weight`
-/// `[cout, cin, 3, 3]`, `out` `[cout, oh, ow]`. Works through bands of tile rows so that the
-/// transformed input and products stay within a few MB.
+/// `out = act(conv3x3(x, weight) + bias)` for one image: `x` `[cin, h, w]`, `u` the filters
+/// `weight` `[cout, cin, 3, 3]` as [`transform_weights`] makes them, `out` `[cout, oh, ow]`.
+/// Works through bands of tile rows so that the transformed input and products stay within a
+/// few MB.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv(
     x: &[f32],
-    weight: &[f32],
+    u: &[f32],
     bias: &[f32],
     cin: usize,
     cout: usize,
@@ -59,7 +60,6 @@ pub(super) fn conv(
     act: Activation,
     out: &mut [f32],
 ) {
-    let u = transform_weights(weight, cin, cout);
     let (tiles_h, tiles_w) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
     let rows_per_band = (TILE_FLOATS / (16 * cin.max(cout) * tiles_w).max(1)).clamp(1, tiles_h);
     let (mut v, mut m) = (Vec::new(), Vec::new());
@@ -137,7 +137,7 @@ fn output_channel(
 }
 
 /// `U_ξ[co][ci]` (ξ = 0..16) = `G · g · Gᵀ` of each 3×3 filter, `G = [[1,0,0],[½,½,½],[½,-½,½],[0,0,1]]`.
-fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
+pub(super) fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<f32> {
     let filters = cout * cin;
     let mut u = vec![0.0f32; 16 * filters];
     let lift = |a: f32, b: f32, c: f32| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];

@@ -97,54 +97,93 @@ impl Window {
     /// Depthwise convolution of one phased plane: `out = act(bias + Σ taps)`.
     #[inline(always)]
     fn conv_plane(&self, phased: &[f32], taps: &[usize], weights: &[f32], bias: f32, act: Activation, out: &mut [f32]) {
-        self.rows(
+        self.chunks(
             out,
             #[inline(always)]
-            |row_base, ow0, acc: &mut [f32; LANES]| {
-                *acc = [bias; LANES];
+            |starts| {
+                let mut accs = [[bias; LANES]; GROUP];
                 for (&offset, &w) in taps.iter().zip(weights) {
-                    mul_add(acc, w, &phased[row_base + offset + ow0..][..LANES]);
+                    for g in 0..GROUP {
+                        mul_add(&mut accs[g], w, &phased[starts[g] + offset..][..LANES]);
+                    }
                 }
+                for acc in &mut accs {
+                    super::activate(act, acc);
+                }
+                accs
             },
         );
-        super::activate(act, out);
     }
 
     /// Max pooling of one phased plane (padded with -inf).
     #[inline(always)]
     fn max_plane(&self, phased: &[f32], taps: &[usize], out: &mut [f32]) {
-        self.rows(
+        self.chunks(
             out,
             #[inline(always)]
-            |row_base, ow0, acc: &mut [f32; LANES]| {
-                *acc = [f32::NEG_INFINITY; LANES];
+            |starts| {
+                let mut accs = [[f32::NEG_INFINITY; LANES]; GROUP];
                 for &offset in taps {
-                    let src = &phased[row_base + offset + ow0..][..LANES];
-                    for l in 0..LANES {
-                        acc[l] = if src[l] > acc[l] { src[l] } else { acc[l] };
+                    for g in 0..GROUP {
+                        let (acc, src) = (&mut accs[g], &phased[starts[g] + offset..][..LANES]);
+                        for l in 0..LANES {
+                            acc[l] = if src[l] > acc[l] { src[l] } else { acc[l] };
+                        }
                     }
                 }
+                accs
             },
         );
     }
 
-    /// Runs `chunk(row_base, ow0, acc)` for every `LANES`-wide chunk of every output row and
-    /// stores the valid part of `acc`.
+    /// Runs `kernel(starts)` for the `LANES`-wide chunks of the output rows, `GROUP` chunks at a
+    /// time (consecutive, across row ends: so that a plane of short rows has as many independent
+    /// sums in flight as a wide one), and stores the valid part of the `GROUP` chunks it returns.
+    /// `starts[g]` is chunk `g`'s offset in the phased plane (the last group repeats its final
+    /// chunk where the plane has fewer left; the repeats are not stored). The chunks are returned
+    /// by value, not written through a reference, so that they stay in registers (a reference
+    /// must hold every partial sum before each bounds check that could panic).
     #[inline(always)]
-    fn rows(&self, out: &mut [f32], mut chunk: impl FnMut(usize, usize, &mut [f32; LANES])) {
+    fn chunks(&self, out: &mut [f32], mut kernel: impl FnMut(&[usize; GROUP]) -> [[f32; LANES]; GROUP]) {
         let row_stride = self.stride * self.stride * self.phase_width();
-        let mut acc = [0.0f32; LANES];
-        for (oh, out_row) in out.chunks_exact_mut(self.ow).enumerate() {
-            for (c, dst) in out_row.chunks_mut(LANES).enumerate() {
-                chunk(oh * row_stride, c * LANES, &mut acc);
-                match <&mut [f32; LANES]>::try_from(&mut *dst) {
-                    Ok(full) => *full = acc,
-                    Err(_) => dst.copy_from_slice(&acc[..dst.len()]),
+        let per_row = self.ow.div_ceil(LANES);
+        let total = self.oh * per_row;
+        let (mut starts, mut dests) = ([0usize; GROUP], [0usize; GROUP]);
+        // The next chunk: output row and chunk within it.
+        let (mut oh, mut c) = (0, 0);
+        for first in (0..total).step_by(GROUP) {
+            let n = GROUP.min(total - first);
+            for g in 0..GROUP {
+                if g < n {
+                    starts[g] = oh * row_stride + c * LANES;
+                    dests[g] = oh * self.ow + c * LANES;
+                    c += 1;
+                    if c == per_row {
+                        (oh, c) = (oh + 1, 0);
+                    }
+                } else {
+                    (starts[g], dests[g]) = (starts[n - 1], dests[n - 1]);
+                }
+            }
+            let accs = kernel(&starts);
+            for g in 0..n {
+                // A chunk that ends past its row writes into the next row's first chunk, which is
+                // stored after it; only the plane's last chunk is cut short.
+                match out.get_mut(dests[g]..dests[g] + LANES) {
+                    Some(dst) => dst.copy_from_slice(&accs[g]),
+                    None => {
+                        let dst = &mut out[dests[g]..];
+                        let len = dst.len();
+                        dst.copy_from_slice(&accs[g][..len]);
+                    }
                 }
             }
         }
     }
 }
+
+/// Output chunks computed together by the window kernels (independent sums in flight).
+const GROUP: usize = 4;
 
 /// `acc[l] += w · src[l]` for every lane (`src` holds at least `LANES` values).
 #[cfg(not(all(target_family = "wasm", target_feature = "relaxed-simd")))]

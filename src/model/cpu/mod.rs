@@ -26,7 +26,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Shape, Tensor, TensorData};
 use burn_flex::FlexTensor;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use super::activation::Activation;
 use window::Window;
@@ -257,9 +257,12 @@ pub(super) fn conv_operands(conv: &Conv2d, x: Tensor<4>) -> ConvOperands {
 /// stride-1 dense convolution, the Winograd transform of its filters (16/9 of the filters'
 /// size; for NanoDet-g 20.2 MB for its 11.4 MB of such filters), made at the layer's first
 /// run on the CPU instead of at every frame. Empty for other layers, and on other devices.
-/// The layers' weights do not change after load, so it never goes stale.
+/// The layers' weights do not change after load, so it never goes stale. Clones of a layer
+/// share it: the wasm classes run each call on a clone of their task (so that no `RefCell`
+/// borrow is held across an `await`), and a clone's own copy would be made again at every
+/// frame and dropped after it.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Prepared(OnceLock<Tensor<3>>);
+pub(super) struct Prepared(Arc<OnceLock<Tensor<3>>>);
 
 /// `act(conv.forward(x))` in one fused kernel; `x` must be on the flex device. `prepared` is the
 /// layer's own (see [`Prepared`]).
@@ -500,10 +503,12 @@ mod tests {
                 .init(&device);
             let x = Tensor::<4>::random([1, 6, size, size + 3], Distribution::Normal(0.0, 1.0), &device);
             let want = Activation::Relu6.apply(conv.forward(x.clone()));
-            // Twice: the second run uses what the first prepared (3×3 stride 1: the Winograd filters).
+            // Twice: the second run uses what the first prepared (3×3 stride 1: the Winograd
+            // filters). Each run on a clone, as the wasm classes run each call on a clone of
+            // their task: what a clone prepares is the original's too.
             let prepared = Prepared::default();
             for run in 0..2 {
-                let got = conv2d_act(&conv, x.clone(), Activation::Relu6, &prepared);
+                let got = conv2d_act(&conv, x.clone(), Activation::Relu6, &prepared.clone());
                 assert_close(got, want.clone(), &format!("{padding:?} k{k} s{s}, run {run}"));
             }
             let winograd = k == 3 && s == 1 && groups == 1;

@@ -8,7 +8,7 @@
 //! - `window.rs`: the geometry of a sliding window over one plane, depthwise convolution and max
 //!   pooling over a padded, stride-phased copy of each plane;
 //! - `conv.rs`: dense convolutions as matrix products (1×1 directly, others through im2col);
-//! - `winograd.rs`: 3×3 stride-1 convolutions by Winograd's F(2×2, 3×3);
+//! - `winograd.rs`: 3×3 stride-1 convolutions by Winograd's F(4×4, 3×3);
 //! - `matmul.rs` / `sgemm.rs`: the matrix product (the `gemm` crate natively, a register-blocked
 //!   kernel in wasm);
 //! - `resample.rs`: bilinear resampling with half-pixel centres (NanoDet-g's PAN).
@@ -52,7 +52,7 @@ pub trait CpuKernels: Backend {
         act: Activation,
     ) -> FloatTensor<Self>;
 
-    /// The Winograd transform of a 3×3 filter bank (`weight` `[cout, cin, 3, 3]` → `[16, cout,
+    /// The Winograd transform of a 3×3 filter bank (`weight` `[cout, cin, 3, 3]` → `[36, cout,
     /// cin]`), for [`conv2d_act_winograd`](CpuKernels::conv2d_act_winograd).
     fn winograd_weights(weight: FloatTensor<Self>) -> FloatTensor<Self>;
 
@@ -98,7 +98,7 @@ impl CpuKernels for Flex {
         let ws = weight.layout().shape().to_vec();
         let values = weight.as_slice::<f32>().expect("winograd_weights: f32 weights");
         let &[cout, cin, 3, 3] = ws.as_slice() else { panic!("winograd_weights: {ws:?} is not a 3×3 filter bank") };
-        from_vec(winograd::transform_weights(values, cin, cout), vec![16, cout, cin])
+        from_vec(winograd::transform_weights(values, cin, cout), vec![winograd::XI, cout, cin])
     }
 
     fn conv2d_act_winograd(
@@ -193,7 +193,7 @@ fn conv_kernel(
         if depthwise || options.groups == 1 {
             // The Winograd filters, once for the whole batch: the caller's, or made here.
             let winograd = !depthwise && winograd::applies(&window);
-            let given = u.as_ref().filter(|u| u.layout().shape().to_vec() == [16, cout, cin]);
+            let given = u.as_ref().filter(|u| u.layout().shape().to_vec() == [winograd::XI, cout, cin]);
             let made;
             let u = match given.and_then(|u| u.as_slice::<f32>()) {
                 Some(u) => u,
@@ -254,8 +254,8 @@ pub(super) fn conv_operands(conv: &Conv2d, x: Tensor<4>) -> ConvOperands {
 }
 
 /// What a layer's CPU kernel derives from the layer's weights once and keeps: for a 3×3
-/// stride-1 dense convolution, the Winograd transform of its filters (16/9 of the filters'
-/// size; for NanoDet-g 20.2 MB for its 11.4 MB of such filters), made at the layer's first
+/// stride-1 dense convolution, the Winograd transform of its filters (36/9 = 4× the
+/// filters' size; for NanoDet-g 45.6 MB for its 11.4 MB of such filters), made at the layer's first
 /// run on the CPU instead of at every frame. Empty for other layers, and on other devices.
 /// The layers' weights do not change after load, so it never goes stale. Clones of a layer
 /// share it: the wasm classes run each call on a clone of their task (so that no `RefCell`

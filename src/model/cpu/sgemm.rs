@@ -3,7 +3,8 @@
 //! The `gemm` crate's wasm kernel keeps a 12×4 block of accumulators: with its three operand
 //! vectors and a broadcast that is 16 live 128-bit values, one more than V8 can keep in x64
 //! registers. This one computes 4×8 blocks (8 accumulators, 2 operand vectors, 1 broadcast), over
-//! operands packed so that every inner-loop load is contiguous, with the usual cache blocking.
+//! `b` packed so that its inner-loop loads are contiguous vectors and `a` read in place (one
+//! value per row and depth step, broadcast), with the usual cache blocking.
 //! Natively the `gemm` crate (FMA, threads) stays faster, so this runs in wasm only.
 
 // Index loops over fixed-size lanes are the clearest way to write these SIMD kernels.
@@ -13,7 +14,7 @@
 const MR: usize = 4;
 /// Columns of the output computed together (pixels): two 128-bit vectors.
 const NR: usize = 8;
-/// Depth of one packed block: an `MR × KC` sliver of `a` plus a `KC × NR` one of `b` fit L1.
+/// Depth of one block: `MR` rows of `KC` of `a` plus a `KC × NR` sliver of `b` fit L1.
 const KC: usize = 128;
 /// Columns of one packed block of `b` (`KC × NC` floats, 256 KB, fits L2).
 const NC: usize = 256;
@@ -48,20 +49,23 @@ pub(super) fn sgemm(
         }
         return;
     }
-    let m_blocks = m.div_ceil(MR);
-    let mut a_packed = Vec::new();
     let mut b_packed = Vec::new();
+    // Rows past `m` in the last block of `MR` read zeros.
+    let zeros = vec![0.0; KC.min(k)];
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
-        pack_a(a, m, k, p0, kc, &mut a_packed);
         for j0 in (0..n).step_by(NC) {
             let nc = NC.min(n - j0);
             pack_b(b, ldb, p0, kc, j0, nc, &mut b_packed);
             for (jb, bp) in b_packed[..nc.div_ceil(NR) * kc * NR].chunks_exact(kc * NR).enumerate() {
-                for ib in 0..m_blocks {
-                    let ap = &a_packed[ib * kc * MR..][..kc * MR];
-                    let acc = micro_kernel(ap, bp);
-                    let (i, j) = (ib * MR, j0 + jb * NR);
+                for i in (0..m).step_by(MR) {
+                    // `a` is read in place, `MR` rows at a time: the kernel loads one value per
+                    // row and depth step anyway, so packing them first (a copy of all of `a` per
+                    // product, which costs as much as the product where `n` is small: weights
+                    // against a 13×13 plane) gains nothing.
+                    let row = |r: usize| if i + r < m { &a[(i + r) * k + p0..][..kc] } else { &zeros[..kc] };
+                    let acc = micro_kernel([row(0), row(1), row(2), row(3)], bp);
+                    let j = j0 + jb * NR;
                     // The first block of depth overwrites `c` unless accumulating.
                     let add = accumulate || p0 > 0;
                     for (r, acc_row) in acc.iter().enumerate().take(m - i) {
@@ -85,27 +89,6 @@ pub(super) fn sgemm(
     }
 }
 
-/// `a[.., p0..p0 + kc]` as `MR`-row slivers, each stored depth-major (`[p][r]`), zero-padded rows.
-fn pack_a(a: &[f32], m: usize, k: usize, p0: usize, kc: usize, out: &mut Vec<f32>) {
-    // Every element is written below (zeros past the last row), so the buffer is only grown.
-    let len = m.div_ceil(MR) * kc * MR;
-    if out.len() < len {
-        out.resize(len, 0.0);
-    }
-    for (ib, sliver) in out[..len].chunks_exact_mut(kc * MR).enumerate() {
-        for r in 0..MR {
-            let i = ib * MR + r;
-            if i < m {
-                for (p, v) in a[i * k + p0..][..kc].iter().enumerate() {
-                    sliver[p * MR + r] = *v;
-                }
-            } else {
-                (0..kc).for_each(|p| sliver[p * MR + r] = 0.0);
-            }
-        }
-    }
-}
-
 /// `b[p0..p0 + kc, j0..j0 + nc]` as `NR`-column slivers, each stored row by row (`[p][l]`),
 /// zero-padded columns.
 fn pack_b(b: &[f32], ldb: usize, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut Vec<f32>) {
@@ -123,34 +106,37 @@ fn pack_b(b: &[f32], ldb: usize, p0: usize, kc: usize, j0: usize, nc: usize, out
     }
 }
 
-/// One `MR × NR` block of `a_sliver · b_sliver`, kept in registers.
+/// One `MR × NR` block of `a · b_sliver`, kept in registers: `a` its `MR` rows (`kc` values
+/// each), `b_sliver` `kc` rows of `NR`.
 #[cfg(not(all(target_family = "wasm", target_feature = "relaxed-simd")))]
 #[inline(always)]
-fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+fn micro_kernel(a: [&[f32]; MR], b: &[f32]) -> [[f32; NR]; MR] {
     let mut acc = [[0.0f32; NR]; MR];
-    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        for r in 0..MR {
+    let depth = a[0].iter().zip(a[1]).zip(a[2]).zip(a[3]).zip(b.chunks_exact(NR));
+    for ((((&a0, &a1), &a2), &a3), bv) in depth {
+        for (r, av) in [a0, a1, a2, a3].into_iter().enumerate() {
             for l in 0..NR {
-                acc[r][l] += av[r] * bv[l];
+                acc[r][l] += av * bv[l];
             }
         }
     }
     acc
 }
 
-/// One `MR × NR` block of `a_sliver · b_sliver`, kept in registers: the relaxed-SIMD build's
+/// One `MR × NR` block of `a · b_sliver`, kept in registers: the relaxed-SIMD build's
 /// kernel, one fused multiply-add (`f32x4.relaxed_madd`) per vector and depth step instead of a
 /// multiply and an add. The engine may fuse or not (V8 fuses where the CPU has FMA), so results
 /// can differ from [`sgemm`]'s other build in the last bit of each product's rounding.
 #[cfg(all(target_family = "wasm", target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn micro_kernel(a: &[f32], b: &[f32]) -> [[f32; NR]; MR] {
+fn micro_kernel(a: [&[f32]; MR], b: &[f32]) -> [[f32; NR]; MR] {
     use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat};
     let mut acc = [[f32x4_splat(0.0); 2]; MR];
-    for (av, bv) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
+    let depth = a[0].iter().zip(a[1]).zip(a[2]).zip(a[3]).zip(b.chunks_exact(NR));
+    for ((((&a0, &a1), &a2), &a3), bv) in depth {
         let (lo, hi) = (f32x4(bv[0], bv[1], bv[2], bv[3]), f32x4(bv[4], bv[5], bv[6], bv[7]));
-        for r in 0..MR {
-            let s = f32x4_splat(av[r]);
+        for (r, av) in [a0, a1, a2, a3].into_iter().enumerate() {
+            let s = f32x4_splat(av);
             acc[r][0] = f32x4_relaxed_madd(s, lo, acc[r][0]);
             acc[r][1] = f32x4_relaxed_madd(s, hi, acc[r][1]);
         }

@@ -355,18 +355,15 @@ fn activate_biased(act: Activation, bias: f32, values: &mut [f32]) {
     }
 }
 
-/// `min(max(v, 0), 6)` by comparisons rather than `f32::clamp`/`max`: they map to SIMD selects
-/// (flex's `clamp` did not vectorise in wasm).
+/// `min(max(v, 0), 6)` as two selects in a row rather than `f32::clamp`/`max` (flex's `clamp`
+/// did not vectorise in wasm) or one `if`/`else if` chain (which the depthwise kernel's
+/// fixed-size accumulators did not vectorise natively: a branch per lane, spilled to the stack).
+/// Each select is one SIMD max/min; NaN stays NaN.
 #[allow(clippy::manual_clamp)]
 #[inline(always)]
 fn relu6(v: f32) -> f32 {
-    if v < 0.0 {
-        0.0
-    } else if v > 6.0 {
-        6.0
-    } else {
-        v
-    }
+    let v = if v < 0.0 { 0.0 } else { v };
+    if v > 6.0 { 6.0 } else { v }
 }
 
 #[inline(always)]

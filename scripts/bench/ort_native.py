@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """onnxruntime (PyPI, CPU) on the peer ONNX networks: warm latency on the reference inputs.
 
-    python3 scripts/bench/ort_native.py --peer-onnx DIR [--repeat N]
+    python3 scripts/bench/ort_native.py --peer-onnx DIR [--repeat N] [--threads N]
+
+--threads sets onnxruntime's intra-op thread count (default: its own choice, one per core), to
+compare with the CLI under RAYON_NUM_THREADS=N.
 """
 import argparse
 import time
@@ -21,10 +24,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--peer-onnx", type=Path, required=True)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0)
     a = ap.parse_args()
     for name, (onnx, npy) in MODELS.items():
         x = np.load(ROOT / "tests/fixtures/dog" / npy)
-        sess = ort.InferenceSession(str(a.peer_onnx / onnx), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = a.threads
+        sess = ort.InferenceSession(str(a.peer_onnx / onnx), options, providers=["CPUExecutionProvider"])
         feeds = {sess.get_inputs()[0].name: x}
         t = time.perf_counter()
         sess.run(None, feeds)

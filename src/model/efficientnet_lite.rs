@@ -7,7 +7,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::layers::{ConvAct, ConvSpec};
+use super::layers::{ConvAct, ConvSpec, forward_pass};
 use super::weights::{Weights, tensor, transpose};
 use crate::error::Result;
 
@@ -196,7 +196,8 @@ impl EfficientNetLite {
     /// # Shapes
     /// `[b, 3, h, w]` → `[b, 320, h / 32, w / 32]`
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        self.blocks.iter().fold(self.stem.forward(x), |x, block| block.forward(x))
+        let device = x.device();
+        forward_pass(&device, || self.blocks.iter().fold(self.stem.forward(x), |x, block| block.forward(x)))
     }
 }
 

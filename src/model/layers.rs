@@ -246,6 +246,13 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     }
 }
 
+/// Runs `f`, a forward pass over an input on `device`. On the CPU natively it runs on a thread of
+/// rayon's pool, so that the kernels' parallel loops start there (one hand-over per frame instead
+/// of one per loop; see `cpu/pool.rs`).
+pub fn forward_pass<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
+    if cpu::runs_on(device) { cpu::on_pool(f) } else { f() }
+}
+
 /// `1 / (1 + e^-x)`: on the CPU vectorised (flex's calls `expf` per value, ≈5 % of a
 /// NanoDet-g frame in wasm).
 pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -7,7 +7,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
-use super::layers::{ConvAct, ConvSpec, MaxPool, channel_range, resize_bilinear, sigmoid, writes_in_place};
+use super::layers::{
+    ConvAct, ConvSpec, MaxPool, channel_range, forward_pass, resize_bilinear, sigmoid, writes_in_place,
+};
 use super::weights::Weights;
 use crate::error::Result;
 
@@ -257,18 +259,21 @@ impl NanoDet {
     /// # Shapes
     /// `[1, 3, 416, 416]` → per level `cls [1, G*G, 80]`, `reg [1, G*G, 44]` (G = 52, 26, 13)
     pub fn forward(&self, x: Tensor<4>) -> [LevelOutput; 3] {
-        let p = self.neck(self.backbone(x));
-        let mut outs = p.into_iter().zip(&self.head).map(|(feat, level)| {
-            let y = level.out.forward(level.tower.forward(feat));
-            let [b, c, h, w] = y.dims();
-            // [b, c, h, w] → [b, h*w, c]
-            let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
-            let cls = sigmoid(y.clone().narrow(2, 0, self.classes));
-            let reg = y.narrow(2, self.classes, c - self.classes);
-            LevelOutput { cls, reg }
-        });
-        let mut next = || outs.next().expect("three levels");
-        [next(), next(), next()]
+        let device = x.device();
+        forward_pass(&device, || {
+            let p = self.neck(self.backbone(x));
+            let mut outs = p.into_iter().zip(&self.head).map(|(feat, level)| {
+                let y = level.out.forward(level.tower.forward(feat));
+                let [b, c, h, w] = y.dims();
+                // [b, c, h, w] → [b, h*w, c]
+                let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
+                let cls = sigmoid(y.clone().narrow(2, 0, self.classes));
+                let reg = y.narrow(2, self.classes, c - self.classes);
+                LevelOutput { cls, reg }
+            });
+            let mut next = || outs.next().expect("three levels");
+            [next(), next(), next()]
+        })
     }
 
     /// All outputs in one tensor, so a frame needs a single readback: per cell (levels finest

@@ -1,5 +1,5 @@
 //! The one matrix product every CPU kernel uses: the `gemm` crate natively (FMA, threads unless
-//! called from a task of rayon's pool — the kernels flex itself uses), the register-blocked
+//! called from a task of a parallel loop, see `pool.rs`), the register-blocked
 //! `sgemm` in wasm (one thread, SIMD128).
 
 /// `dst[i·dst_rs + j] += Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`.
@@ -102,11 +102,11 @@ fn product(
     rhs_rs: usize,
     accumulate: bool,
 ) {
-    // Inside a task of rayon's pool (a kernel's parallel loop, or an image of a batch), the
-    // other threads are busy already: one thread per product.
-    let parallelism = match rayon::current_thread_index() {
-        Some(_) => gemm::Parallelism::None,
-        None => gemm::Parallelism::Rayon(0),
+    // Inside a task of a parallel loop (a kernel's, or an image of a batch) the other threads
+    // are busy already: one thread per product.
+    let parallelism = match super::pool::products_may_fork() {
+        true => gemm::Parallelism::Rayon(0),
+        false => gemm::Parallelism::None,
     };
     // SAFETY: `checked_product` asserted that every element the call reads (lhs: m×k with row stride
     // k, rhs: k×n with row stride rhs_rs, column stride 1) and writes (dst: m×n with row stride

@@ -11,7 +11,9 @@
 //! - `winograd.rs`: 3×3 stride-1 convolutions by Winograd's F(4×4, 3×3);
 //! - `matmul.rs` / `sgemm.rs`: the matrix product (the `gemm` crate natively, a register-blocked
 //!   kernel in wasm);
-//! - `resample.rs`: bilinear resampling with half-pixel centres (NanoDet-g's PAN).
+//! - `resample.rs`: bilinear resampling with half-pixel centres (NanoDet-g's PAN);
+//! - `pool.rs`: natively, a forward pass moved onto rayon's pool once, so that the loops above
+//!   start there.
 //!
 //! The kernels only run for tensors on the flex device; the layers in `layers.rs` choose between
 //! them and burn's operators. Anything not covered here (other dtypes, dilation, grouped but not
@@ -29,10 +31,12 @@ use burn_flex::FlexTensor;
 use std::sync::{Arc, OnceLock};
 
 use super::activation::Activation;
+pub(super) use pool::on_pool;
 use window::Window;
 
 mod conv;
 mod matmul;
+mod pool;
 mod resample;
 // The wasm matrix product; natively it is compiled only for its unit test.
 #[cfg(any(target_family = "wasm", test))]

@@ -258,8 +258,9 @@ pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, off
     last[0] = src[(n - 1) * stride];
 }
 
-/// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively,
-/// in order in wasm (one thread). Each worker keeps its own scratch buffer. Natively each call
+/// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively
+/// (each call a task: the products it makes do not fork, see `pool.rs`), in order in wasm (one
+/// thread). Each worker keeps its own scratch buffer. Natively each call
 /// runs through [`vectorized`]: when `f` is an `#[inline(always)]` closure, it and the kernels
 /// it calls are compiled for AVX2 as well (the matrix products' closure is not: `gemm` chooses
 /// its own kernels).
@@ -272,9 +273,14 @@ pub(super) fn for_each_plane(
     {
         use rayon::prelude::*;
         out.par_chunks_mut(plane_len).enumerate().for_each_init(Vec::new, |scratch, (c, plane)| {
-            vectorized(
+            super::pool::in_task(
                 #[inline(always)]
-                || f(c, plane, scratch),
+                || {
+                    vectorized(
+                        #[inline(always)]
+                        || f(c, plane, scratch),
+                    )
+                },
             )
         });
     }

@@ -96,7 +96,9 @@ impl Window {
 
     /// Depthwise convolution of one phased plane: `out = act(bias + Σ taps)`.
     #[inline(always)]
+    #[allow(unsafe_code)]
     fn conv_plane(&self, phased: &[f32], taps: &[usize], weights: &[f32], bias: f32, act: Activation, out: &mut [f32]) {
+        let phased = Reach::new(self, phased, taps);
         self.chunks(
             out,
             #[inline(always)]
@@ -104,7 +106,8 @@ impl Window {
                 let mut accs = [[bias; LANES]; GROUP];
                 for (&offset, &w) in taps.iter().zip(weights) {
                     for g in 0..GROUP {
-                        mul_add(&mut accs[g], w, &phased[starts[g] + offset..][..LANES]);
+                        // SAFETY: a chunk's start plus one of `taps` (what `Reach::new` checked).
+                        mul_add(&mut accs[g], w, unsafe { phased.lanes(starts[g] + offset) });
                     }
                 }
                 for acc in &mut accs {
@@ -117,7 +120,9 @@ impl Window {
 
     /// Max pooling of one phased plane (padded with -inf).
     #[inline(always)]
+    #[allow(unsafe_code)]
     fn max_plane(&self, phased: &[f32], taps: &[usize], out: &mut [f32]) {
+        let phased = Reach::new(self, phased, taps);
         self.chunks(
             out,
             #[inline(always)]
@@ -125,7 +130,8 @@ impl Window {
                 let mut accs = [[f32::NEG_INFINITY; LANES]; GROUP];
                 for &offset in taps {
                     for g in 0..GROUP {
-                        let (acc, src) = (&mut accs[g], &phased[starts[g] + offset..][..LANES]);
+                        // SAFETY: a chunk's start plus one of `taps` (what `Reach::new` checked).
+                        let (acc, src) = (&mut accs[g], unsafe { phased.lanes(starts[g] + offset) });
                         for l in 0..LANES {
                             acc[l] = if src[l] > acc[l] { src[l] } else { acc[l] };
                         }
@@ -145,7 +151,7 @@ impl Window {
     /// must hold every partial sum before each bounds check that could panic).
     #[inline(always)]
     fn chunks(&self, out: &mut [f32], mut kernel: impl FnMut(&[usize; GROUP]) -> [[f32; LANES]; GROUP]) {
-        let row_stride = self.stride * self.stride * self.phase_width();
+        let row_stride = self.row_stride();
         let per_row = self.ow.div_ceil(LANES);
         let total = self.oh * per_row;
         let (mut starts, mut dests) = ([0usize; GROUP], [0usize; GROUP]);
@@ -182,13 +188,53 @@ impl Window {
     }
 }
 
+impl Window {
+    /// Floats between the starts of consecutive output rows in the phased plane.
+    fn row_stride(&self) -> usize {
+        self.stride * self.stride * self.phase_width()
+    }
+
+    /// The largest chunk start [`chunks`](Self::chunks) passes to its kernel.
+    fn last_start(&self) -> usize {
+        (self.oh - 1) * self.row_stride() + (self.ow.div_ceil(LANES) - 1) * LANES
+    }
+}
+
+/// A phased plane, checked once to hold every run of `LANES` values a window kernel reads (the
+/// last chunk's, at its farthest tap), so that the reads themselves need no bounds checks: per
+/// tap and chunk they were two compare-and-branch pairs around one multiply and one add.
+struct Reach<'a>(&'a [f32]);
+
+impl<'a> Reach<'a> {
+    /// # Panics
+    /// When `phased` is too short for `window`'s chunks and `taps`.
+    #[inline(always)]
+    fn new(window: &Window, phased: &'a [f32], taps: &[usize]) -> Self {
+        let far = window.last_start() + taps.iter().copied().max().unwrap_or(0) + LANES;
+        assert!(far <= phased.len(), "window kernel: {} phased values, {far} read", phased.len());
+        Self(phased)
+    }
+
+    /// The `LANES` values from `at`.
+    ///
+    /// # Safety
+    /// `at` is a chunk start of [`Window::chunks`] plus one of the taps given to [`Reach::new`].
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    unsafe fn lanes(&self, at: usize) -> &'a [f32; LANES] {
+        debug_assert!(at + LANES <= self.0.len());
+        // SAFETY: `at + LANES` is at most the `far` that `new` checked against the length.
+        unsafe { &*self.0.as_ptr().add(at).cast::<[f32; LANES]>() }
+    }
+}
+
 /// Output chunks computed together by the window kernels (independent sums in flight).
 const GROUP: usize = 4;
 
-/// `acc[l] += w · src[l]` for every lane (`src` holds at least `LANES` values).
+/// `acc[l] += w · src[l]` for every lane.
 #[cfg(not(all(target_family = "wasm", target_feature = "relaxed-simd")))]
 #[inline(always)]
-fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32]) {
+fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32; LANES]) {
     for l in 0..LANES {
         acc[l] += w * src[l];
     }
@@ -198,7 +244,7 @@ fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32]) {
 /// (`f32x4.relaxed_madd`) per vector.
 #[cfg(all(target_family = "wasm", target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32]) {
+fn mul_add(acc: &mut [f32; LANES], w: f32, src: &[f32; LANES]) {
     use core::arch::wasm32::{f32x4, f32x4_extract_lane, f32x4_relaxed_madd, f32x4_splat};
     let w = f32x4_splat(w);
     for (a, s) in acc.chunks_exact_mut(4).zip(src.chunks_exact(4)) {

@@ -296,12 +296,23 @@ pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, off
         dst.copy_from_slice(&src[..n]);
         return;
     }
-    // Whole strides first (a plain loop over fixed-size chunks vectorises), then the last one.
+    // Whole strides first, then the last one. With the stride a constant the loop vectorises
+    // (loads and shuffles); with a variable one it is a scalar copy per value, which was the
+    // hottest loop of the native depthwise kernels' padded copies.
     let (body, last) = dst.split_at_mut(n - 1);
-    for (d, chunk) in body.iter_mut().zip(src.chunks_exact(stride)) {
-        *d = chunk[0];
+    match stride {
+        2 => every_nth::<2>(body, src),
+        _ => body.iter_mut().zip(src.chunks_exact(stride)).for_each(|(d, chunk)| *d = chunk[0]),
     }
     last[0] = src[(n - 1) * stride];
+}
+
+/// `dst[j] = src[j·S]` for every `j` of `dst` (`src` holds at least `dst.len()·S` values).
+#[inline(always)]
+fn every_nth<const S: usize>(dst: &mut [f32], src: &[f32]) {
+    for (d, chunk) in dst.iter_mut().zip(src.chunks_exact(S)) {
+        *d = chunk[0];
+    }
 }
 
 /// Runs `f(plane index, output plane, scratch)` for every output plane: in parallel natively

@@ -466,8 +466,16 @@ export class Engine {
     try {
       stopIfAborted(signal); // it may have fired after the downloads, while building
       const side = task.warmUpSide;
-      await this.run(id, { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side });
-      stopIfAborted(signal);
+      // On the CPU two frames: the first makes the layers' caches (the Winograd filters) and sets
+      // the engine optimising the kernels it ran, the second runs that code, so the caller's first
+      // frame is a warm one (NanoDet-g's first result after create() measured 1.39× a warm frame
+      // after one, 1.06× after two: scripts/bench/first.mjs). On WebGPU one: it compiles the
+      // kernels, and another frame would cost seconds on a software adapter.
+      const frames = choice.backend === "cpu" ? 2 : 1;
+      for (let i = 0; i < frames; i++) {
+        await this.run(id, { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side });
+        stopIfAborted(signal);
+      }
     } catch (e) {
       this.close(id);
       throw e;

@@ -43,8 +43,10 @@ test("the packed npm package works in a separate app, in its worker, weights fro
     // "Runtime size"); training itself is in the trainer module. 1.51 MB until the GPU convolution
     // kernel (issue 14: half the kernel launches per frame; +19 KB), 1.53 MB until the frame was
     // resampled on the GPU (issue 14: the resample kernel; +4.4 KB), 1.535 MB until issue 13's
-    // CPU kernels (the classifier layer through the SIMD product, the vectorised sigmoid; +≈4 KB).
-    assert.ok(brotli <= 1.54e6, `${file} is ${brotli} bytes brotli (budget 1,540,000)`);
+    // CPU kernels (the classifier layer through the SIMD product, the vectorised sigmoid; +≈4 KB),
+    // 1.54 MB until issue 13's seventh round (Winograd F(4×4) and the window kernels' read paths;
+    // the plain module measured 1,540,072 bytes).
+    assert.ok(brotli <= 1.545e6, `${file} is ${brotli} bytes brotli (budget 1,545,000)`);
   }
   // The trainer module, loaded only by pages that train (README "Teach and explain").
   const train = readFileSync(join(ROOT, "pkg/sightline_train_bg.wasm"));

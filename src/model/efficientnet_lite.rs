@@ -183,7 +183,8 @@ impl EfficientNetLite {
     /// # Shapes
     /// `[b, 3, h, w]` → `[b, head, h / 32, w / 32]` (`[b, 1280, 7, 7]` at 224×224)
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
-        self.head.forward(self.features(x))
+        let device = x.device();
+        forward_pass(&device, || self.head.forward(self.features(x)))
     }
 
     /// The ImageNet classifier layer (`[head, classes]` weight, burn's `[in, out]` layout).
@@ -196,8 +197,7 @@ impl EfficientNetLite {
     /// # Shapes
     /// `[b, 3, h, w]` → `[b, 320, h / 32, w / 32]`
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let device = x.device();
-        forward_pass(&device, || self.blocks.iter().fold(self.stem.forward(x), |x, block| block.forward(x)))
+        self.blocks.iter().fold(self.stem.forward(x), |x, block| block.forward(x))
     }
 }
 

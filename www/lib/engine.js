@@ -471,9 +471,10 @@ export class Engine {
       // frame is a warm one (NanoDet-g's first result after create() measured 1.39× a warm frame
       // after one, 1.06× after two: scripts/bench/first.mjs). On WebGPU one: it compiles the
       // kernels, and another frame would cost seconds on a software adapter.
+      const grey = { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side };
       const frames = choice.backend === "cpu" ? 2 : 1;
       for (let i = 0; i < frames; i++) {
-        await this.run(id, { data: new Uint8Array(side * side * 4).fill(128), width: side, height: side });
+        await this.run(id, grey);
         stopIfAborted(signal);
       }
     } catch (e) {

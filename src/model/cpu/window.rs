@@ -65,6 +65,17 @@ impl Window {
         padded.div_ceil(self.stride).max(self.ow + (self.k - 1) / self.stride) + LANES
     }
 
+    /// Floats between the starts of consecutive output rows in the phased plane.
+    fn row_stride(&self) -> usize {
+        self.stride * self.stride * self.phase_width()
+    }
+
+    /// The largest chunk start [`chunks`](Self::chunks) passes to its kernel.
+    #[cfg(not(target_family = "wasm"))]
+    fn last_start(&self) -> usize {
+        (self.oh - 1) * self.row_stride() + (self.ow.div_ceil(LANES) - 1) * LANES
+    }
+
     /// Copies `plane` into `scratch`, padded with `fill` and with each padded row split into
     /// `stride` phases (phase `p` holds columns `p, p + stride, …`), so that every window tap of
     /// consecutive outputs reads a contiguous run: tap `kw` of output `ow` is column
@@ -185,19 +196,6 @@ impl Window {
                 }
             }
         }
-    }
-}
-
-impl Window {
-    /// Floats between the starts of consecutive output rows in the phased plane.
-    fn row_stride(&self) -> usize {
-        self.stride * self.stride * self.phase_width()
-    }
-
-    /// The largest chunk start [`chunks`](Self::chunks) passes to its kernel.
-    #[cfg(not(target_family = "wasm"))]
-    fn last_start(&self) -> usize {
-        (self.oh - 1) * self.row_stride() + (self.ow.div_ceil(LANES) - 1) * LANES
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::Activation;
 use super::matmul::matmul_set;
-use super::window::{Window, for_each_plane, resize_scratch, strided_row};
+use super::window::{Span, Window, for_each_plane, resize_scratch};
 
 /// Output columns per matrix product: big enough to amortise packing the weights, small enough
 /// that the im2col tile (`cin·k² × columns`) stays within a few MB.
@@ -58,6 +58,8 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
     // Every element is written below (zeros in the padding), so the buffer is only resized.
     resize_scratch(col, cin * kk * n);
     let [top, _, left, _] = g.pad;
+    // Tap column `kw`'s view of an image row, the same for every row.
+    let spans: Vec<Span> = (0..g.k).map(|kw| Span::new(left, kw, g.stride, g.w, g.ow)).collect();
     for_each_plane(
         col,
         kk * n,
@@ -69,7 +71,7 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
                 for (r, d) in dst.chunks_exact_mut(g.ow).enumerate() {
                     let ih = (oh0 + r) * g.stride + kh;
                     let src = (ih >= top && ih - top < g.h).then(|| &plane[(ih - top) * g.w..][..g.w]);
-                    strided_row(d, src, left, kw, g.stride, 0.0);
+                    spans[kw].copy(d, src, 0.0);
                 }
             }
         },

@@ -81,17 +81,22 @@ impl Window {
     /// consecutive outputs reads a contiguous run: tap `kw` of output `ow` is column
     /// `ow·stride + kw`, i.e. entry `ow + kw / stride` of phase `kw % stride`.
     #[inline(always)]
-    fn fill_phases(&self, scratch: &mut Vec<f32>, plane: &[f32], fill: f32) {
+    fn fill_phases(&self, scratch: &mut Vec<f32>, plane: &[f32], phases: &[Span], fill: f32) {
         let (s, width) = (self.stride, self.phase_width());
-        let [top, _, left, _] = self.pad;
+        let top = self.pad[0];
         let rows = self.h + self.pad[0] + self.pad[1];
         if scratch.len() < rows * s * width {
             scratch.resize(rows * s * width, fill);
         }
         for (r, row) in scratch[..rows * s * width].chunks_exact_mut(s * width).enumerate() {
             let src = (r >= top && r - top < self.h).then(|| &plane[(r - top) * self.w..][..self.w]);
-            phased_row(row, src, left, s, width, fill);
+            phased_row(row, src, phases, width, fill);
         }
+    }
+
+    /// The phases [`fill_phases`](Self::fill_phases) splits each padded row into.
+    fn phases(&self) -> Vec<Span> {
+        Span::phases(self.pad[2], self.stride, self.w, self.phase_width())
     }
 
     /// Offsets of the `k × k` taps from the start of an output row's first padded row.
@@ -279,44 +284,79 @@ fn inside(pad: usize, offset: usize, stride: usize, size: usize, limit: usize) -
     (lo, hi)
 }
 
-/// One padded row split into `stride` phases of `width` values: entry `j` of phase `p` is padded
-/// column `j·stride + p`. `src` is the image row (`None` for a padding row).
-#[inline(always)]
-pub(super) fn phased_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, stride: usize, width: usize, fill: f32) {
-    for (p, phase) in dst.chunks_exact_mut(width).enumerate() {
-        strided_row(phase, src, left, p, stride, fill);
+/// One row of a padded, strided view of image rows: entry `j` is column `j·stride + offset -
+/// left` of the image row where that lies inside it, the padding value elsewhere. Which
+/// entries those are is the same for every row of a plane, so it is worked out once (two
+/// divisions) and not per row, where it was the hottest part of the padded copies.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    /// Entries `lo..hi` come from the image row...
+    lo: usize,
+    hi: usize,
+    /// ...starting at its column `first`, every `stride`.
+    first: usize,
+    stride: usize,
+    /// The view's width.
+    len: usize,
+}
+
+impl Span {
+    /// The view, `len` wide, of `src_len`-wide image rows.
+    pub(super) fn new(left: usize, offset: usize, stride: usize, src_len: usize, len: usize) -> Self {
+        let (lo, hi) = inside(left, offset, stride, src_len, len);
+        let first = (lo * stride + offset).saturating_sub(left);
+        Self { lo, hi, first, stride, len }
+    }
+
+    /// The `stride` phases of one padded row `width` wide each (phase `p` holds padded columns
+    /// `p, p + stride, …`), of `src_len`-wide image rows padded by `left`.
+    pub(super) fn phases(left: usize, stride: usize, src_len: usize, width: usize) -> Vec<Self> {
+        (0..stride).map(|p| Self::new(left, p, stride, src_len, width)).collect()
+    }
+
+    /// Writes the view of `src` (`None`: a padding row) into `dst`, `fill` in the padding.
+    ///
+    /// # Panics
+    /// When `dst` is not the view's width or `src` is shorter than the image rows.
+    #[inline(always)]
+    pub(super) fn copy(&self, dst: &mut [f32], src: Option<&[f32]>, fill: f32) {
+        assert_eq!(dst.len(), self.len, "strided row: width");
+        let Some(src) = src else {
+            dst.fill(fill);
+            return;
+        };
+        let (lo, hi, stride) = (self.lo, self.hi, self.stride);
+        dst[..lo].fill(fill);
+        dst[hi..].fill(fill);
+        let n = hi - lo;
+        if n == 0 {
+            return;
+        }
+        let (dst, src) = (&mut dst[lo..hi], &src[self.first..]);
+        if stride == 1 {
+            dst.copy_from_slice(&src[..n]);
+            return;
+        }
+        // Whole strides first, then the last one. With the stride a constant the loop vectorises
+        // (loads and shuffles); with a variable one it is a scalar copy per value, which was the
+        // hottest loop of the native depthwise kernels' padded copies.
+        let (body, last) = dst.split_at_mut(n - 1);
+        match stride {
+            2 => every_nth::<2>(body, src),
+            4 => every_nth::<4>(body, src),
+            _ => body.iter_mut().zip(src.chunks_exact(stride)).for_each(|(d, chunk)| *d = chunk[0]),
+        }
+        last[0] = src[(n - 1) * stride];
     }
 }
 
-/// `dst[j] = src[j·stride + offset - left]` where that lies inside `src`, `fill` elsewhere (and
-/// everywhere when `src` is `None`): one row of a padded, strided view of an image row.
+/// One padded row split into phases of `width` values each (see [`Span::phases`]): `src` is
+/// the image row (`None` for a padding row).
 #[inline(always)]
-pub(super) fn strided_row(dst: &mut [f32], src: Option<&[f32]>, left: usize, offset: usize, stride: usize, fill: f32) {
-    let Some(src) = src else {
-        dst.fill(fill);
-        return;
-    };
-    let (lo, hi) = inside(left, offset, stride, src.len(), dst.len());
-    dst[..lo].fill(fill);
-    dst[hi..].fill(fill);
-    let (dst, src) = (&mut dst[lo..hi], &src[lo * stride + offset - left..]);
-    let n = dst.len();
-    if n == 0 {
-        return;
+pub(super) fn phased_row(dst: &mut [f32], src: Option<&[f32]>, phases: &[Span], width: usize, fill: f32) {
+    for (phase, span) in dst.chunks_exact_mut(width).zip(phases) {
+        span.copy(phase, src, fill);
     }
-    if stride == 1 {
-        dst.copy_from_slice(&src[..n]);
-        return;
-    }
-    // Whole strides first, then the last one. With the stride a constant the loop vectorises
-    // (loads and shuffles); with a variable one it is a scalar copy per value, which was the
-    // hottest loop of the native depthwise kernels' padded copies.
-    let (body, last) = dst.split_at_mut(n - 1);
-    match stride {
-        2 => every_nth::<2>(body, src),
-        _ => body.iter_mut().zip(src.chunks_exact(stride)).for_each(|(d, chunk)| *d = chunk[0]),
-    }
-    last[0] = src[(n - 1) * stride];
 }
 
 /// `dst[j] = src[j·S]` for every `j` of `dst` (`src` holds at least `dst.len()·S` values).
@@ -416,13 +456,13 @@ pub(super) fn depthwise_conv(
     out: &mut [f32],
 ) {
     let kk = window.k * window.k;
-    let taps = window.taps();
+    let (taps, phases) = (window.taps(), window.phases());
     for_each_plane(
         out,
         window.out_len(),
         #[inline(always)]
         |c, plane_out, scratch| {
-            window.fill_phases(scratch, &x[c * window.in_len()..(c + 1) * window.in_len()], 0.0);
+            window.fill_phases(scratch, &x[c * window.in_len()..(c + 1) * window.in_len()], &phases, 0.0);
             window.conv_plane(scratch, &taps, &weight[c * kk..(c + 1) * kk], bias[c], act, plane_out);
         },
     );
@@ -431,14 +471,14 @@ pub(super) fn depthwise_conv(
 /// Max pooling of `planes` consecutive `h × w` planes of `x`.
 pub(super) fn max_pool(x: &[f32], planes: usize, window: &Window) -> Vec<f32> {
     let mut out = zeros(planes * window.out_len());
-    let taps = window.taps();
+    let (taps, phases) = (window.taps(), window.phases());
     for_each_plane(
         &mut out,
         window.out_len(),
         #[inline(always)]
         |c, plane_out, scratch| {
             let plane = &x[c * window.in_len()..(c + 1) * window.in_len()];
-            window.fill_phases(scratch, plane, f32::NEG_INFINITY);
+            window.fill_phases(scratch, plane, &phases, f32::NEG_INFINITY);
             window.max_plane(scratch, &taps, plane_out);
         },
     );

@@ -14,7 +14,7 @@
 
 use super::conv::TILE_FLOATS;
 use super::matmul::matmul_set;
-use super::window::{LANES, Window, for_each_plane, phased_row, resize_scratch};
+use super::window::{LANES, Span, Window, for_each_plane, phased_row, resize_scratch};
 use super::{Activation, activate};
 
 /// Outputs per tile side.
@@ -93,6 +93,8 @@ pub(super) fn conv(
     let (tiles_h, tiles_w) = (g.oh.div_ceil(M), g.ow.div_ceil(M));
     let rows_per_band = (TILE_FLOATS / (XI * cin.max(cout) * tiles_w).max(1)).clamp(1, tiles_h);
     let (mut v, mut m) = (Vec::new(), Vec::new());
+    let width = band_width(tiles_w);
+    let phases = Span::phases(g.pad[2], M, g.w, width);
     for ty0 in (0..tiles_h).step_by(rows_per_band) {
         let rows = rows_per_band.min(tiles_h - ty0);
         let tiles = rows * tiles_w;
@@ -110,7 +112,9 @@ pub(super) fn conv(
             v_stride,
             #[inline(always)]
             |ci, planes, band| {
-                input_channel(&x[ci * g.h * g.w..][..g.h * g.w], g, ty0, rows, tiles_w, band, planes);
+                let plane = &x[ci * g.h * g.w..][..g.h * g.w];
+                fill_band(band, plane, g, &phases, ty0, rows, width);
+                transform_input(band, width, rows, tiles_w, planes, rows * tiles_w);
             },
         );
         let m_stride = cout * tiles;
@@ -128,22 +132,6 @@ pub(super) fn conv(
             },
         );
     }
-}
-
-/// The transformed input planes `v[ξ][t]` of one input channel for tile rows
-/// `ty0..ty0 + rows`, through a copy of the rows they read in `band`.
-#[inline(always)]
-fn input_channel(
-    plane: &[f32],
-    g: &Window,
-    ty0: usize,
-    rows: usize,
-    tiles_w: usize,
-    band: &mut Vec<f32>,
-    v: &mut [f32],
-) {
-    let width = fill_band(band, plane, g, ty0, rows, tiles_w);
-    transform_input(band, width, rows, tiles_w, v, rows * tiles_w);
 }
 
 /// Output rows of tile rows `ty0..ty0 + rows` of one output channel from its products
@@ -185,22 +173,27 @@ pub(super) fn transform_weights(weight: &[f32], cin: usize, cout: usize) -> Vec<
     u
 }
 
+/// Floats per phase of a band's row: one column of each tile plus the next tile's first (a
+/// tile reads `M + 2` columns), and `LANES` of slack so that the last chunk of tiles can be read
+/// whole.
+fn band_width(tiles_w: usize) -> usize {
+    tiles_w + 1 + LANES
+}
+
 /// Copies the input rows that tile rows `ty0..ty0 + rows` read into `band` (zero outside the
-/// image, padded coordinates), each row split into `M` phases (columns `M·t + p`) so that column
-/// `j` of consecutive tiles is a contiguous run. Returns the width of one phase.
+/// image, padded coordinates), each row split into `M` `phases` of `width` (columns `M·t + p`) so
+/// that column `j` of consecutive tiles is a contiguous run.
 #[inline(always)]
-fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, ty0: usize, rows: usize, tiles_w: usize) -> usize {
-    let width = tiles_w + 1 + LANES;
+fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, phases: &[Span], ty0: usize, rows: usize, width: usize) {
     let len = (M * rows + 2) * M * width;
     // Every element is written below (zeros in the padding), so the buffer is only resized.
     band.resize(len, 0.0);
-    let [top, _, left, _] = g.pad;
+    let top = g.pad[0];
     for (r, dst) in band[..len].chunks_exact_mut(M * width).enumerate() {
         let ih = M * ty0 + r;
         let src = (ih >= top && ih - top < g.h).then(|| &plane[(ih - top) * g.w..][..g.w]);
-        phased_row(dst, src, left, M, width, 0.0);
+        phased_row(dst, src, phases, width, 0.0);
     }
-    width
 }
 
 /// `V_ξ = Bᵀ · d · B` of every tile's T×T input `d`, written at `v[ξ·stride + t]`.

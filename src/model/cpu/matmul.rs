@@ -71,6 +71,42 @@ fn checked_product(
     product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, accumulate);
 }
 
+/// `dst[i·dst_rs + j] = Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`, natively,
+/// into memory given by pointer: for tasks that each write their own block of one matrix (a
+/// slice of a block's rows would overlap the other tasks' blocks).
+///
+/// # Safety
+/// `dst` is valid for writes of `(m - 1)·dst_rs + n` floats, and nothing else reads or writes
+/// the `m × n` block at row stride `dst_rs` while this runs (values between the rows are not
+/// touched).
+///
+/// # Panics
+/// When `lhs` or `rhs` is too short for the shape and stride given (checked before any access).
+#[cfg(not(target_family = "wasm"))]
+#[allow(clippy::too_many_arguments)]
+#[allow(unsafe_code)]
+pub(super) unsafe fn product_into(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let extent = |rows: usize, stride: usize| (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(n));
+    assert!(k > 0, "matmul: empty sum");
+    assert!(n <= dst_rs && n <= rhs_rs, "matmul: row strides shorter than a row");
+    assert!(m.checked_mul(k).is_some_and(|len| lhs.len() >= len), "matmul: lhs too short");
+    assert!(extent(k, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul: rhs too short");
+    // SAFETY: the inputs' extents are asserted above, `dst`'s is the caller's promise.
+    unsafe { gemm_raw(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, false) }
+}
+
 #[cfg(target_family = "wasm")]
 #[allow(clippy::too_many_arguments)]
 fn product(
@@ -87,7 +123,7 @@ fn product(
     super::sgemm::sgemm(m, n, k, lhs, rhs, rhs_rs, dst, dst_rs, accumulate);
 }
 
-/// Native only, `unsafe`: `gemm` takes raw pointers and strides.
+/// Native only: `gemm` takes raw pointers and strides.
 #[cfg(not(target_family = "wasm"))]
 #[allow(clippy::too_many_arguments)]
 #[allow(unsafe_code)]
@@ -102,21 +138,44 @@ fn product(
     rhs_rs: usize,
     accumulate: bool,
 ) {
+    // SAFETY: `checked_product` asserted that every element the call reads (lhs: m×k with row stride
+    // k, rhs: k×n with row stride rhs_rs, column stride 1) and writes (dst: m×n with row stride
+    // dst_rs) lies inside the three slices; `dst` is borrowed mutably, so it aliases neither input.
+    unsafe { gemm_raw(m, n, k, dst.as_mut_ptr(), dst_rs, lhs, rhs, rhs_rs, accumulate) }
+}
+
+/// The `gemm` crate's product, `dst (+)= lhs · rhs`, row-major operands.
+///
+/// # Safety
+/// `lhs` holds `m × k` values (row stride `k`), `rhs` `k × n` (row stride `rhs_rs`), `dst` is
+/// valid for reads and writes of the `m × n` block at row stride `dst_rs` and aliases neither.
+#[cfg(not(target_family = "wasm"))]
+#[allow(clippy::too_many_arguments)]
+#[allow(unsafe_code)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_rs: usize,
+    accumulate: bool,
+) {
     // Inside a task of a parallel loop (a kernel's, or an image of a batch) the other threads
     // are busy already: one thread per product.
     let parallelism = match super::pool::products_may_fork() {
         true => gemm::Parallelism::Rayon(0),
         false => gemm::Parallelism::None,
     };
-    // SAFETY: `checked_product` asserted that every element the call reads (lhs: m×k with row stride
-    // k, rhs: k×n with row stride rhs_rs, column stride 1) and writes (dst: m×n with row stride
-    // dst_rs) lies inside the three slices; `dst` is borrowed mutably, so it aliases neither input.
+    // SAFETY: the caller's promise (the function's contract).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             accumulate,

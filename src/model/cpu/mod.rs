@@ -460,6 +460,9 @@ mod tests {
         let cases = [
             (3, 8, 1, 3, 2, 17, 23, [(1, 1), (1, 1)]),
             (6, 5, 1, 1, 1, 9, 11, [(0, 0), (0, 0)]),
+            // 1×1 over several blocks of channels × pixels (natively one task each), ragged ends.
+            (40, 50, 1, 1, 1, 30, 35, [(0, 0), (0, 0)]),
+            (24, 70, 1, 1, 1, 7, 7, [(0, 0), (0, 0)]),
             (4, 7, 1, 3, 1, 5, 40, [(1, 1), (1, 1)]),
             // Winograd over several bands of tiles, odd output sizes, asymmetric padding.
             (128, 8, 1, 3, 1, 101, 37, [(1, 1), (1, 1)]),

@@ -432,7 +432,7 @@ pub(super) fn resize_scratch(buffer: &mut Vec<f32>, len: usize) {
 /// are the closures passed here.
 #[cfg(not(target_family = "wasm"))]
 #[inline(always)]
-fn vectorized<R>(f: impl FnOnce() -> R) -> R {
+pub(super) fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         #[target_feature(enable = "avx2")]

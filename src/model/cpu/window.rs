@@ -80,17 +80,24 @@ impl Window {
     /// `stride` phases (phase `p` holds columns `p, p + stride, …`), so that every window tap of
     /// consecutive outputs reads a contiguous run: tap `kw` of output `ow` is column
     /// `ow·stride + kw`, i.e. entry `ow + kw / stride` of phase `kw % stride`.
+    ///
+    /// `scratch` is empty, or holds what this wrote for another plane of the same layer with the
+    /// same `fill` (a scratch buffer of [`for_each_plane`] lives for one loop): the padding is the
+    /// same for every plane, so it is written once, when the buffer is first sized, and each
+    /// later plane only copies the image's values.
     #[inline(always)]
     fn fill_phases(&self, scratch: &mut Vec<f32>, plane: &[f32], phases: &[Span], fill: f32) {
-        let (s, width) = (self.stride, self.phase_width());
-        let top = self.pad[0];
-        let rows = self.h + self.pad[0] + self.pad[1];
-        if scratch.len() < rows * s * width {
-            scratch.resize(rows * s * width, fill);
+        let row_len = self.stride * self.phase_width();
+        let len = (self.h + self.pad[0] + self.pad[1]) * row_len;
+        if scratch.len() != len {
+            scratch.clear();
+            scratch.resize(len, fill);
         }
-        for (r, row) in scratch[..rows * s * width].chunks_exact_mut(s * width).enumerate() {
-            let src = (r >= top && r - top < self.h).then(|| &plane[(r - top) * self.w..][..self.w]);
-            phased_row(row, src, phases, width, fill);
+        let rows = scratch[self.pad[0] * row_len..][..self.h * row_len].chunks_exact_mut(row_len);
+        for (dst, src) in rows.zip(plane.chunks_exact(self.w)) {
+            for (p, span) in phases.iter().enumerate() {
+                span.copy_inside(&mut dst[p * span.len..][..span.len], src);
+            }
         }
     }
 
@@ -321,13 +328,24 @@ impl Span {
     #[inline(always)]
     pub(super) fn copy(&self, dst: &mut [f32], src: Option<&[f32]>, fill: f32) {
         assert_eq!(dst.len(), self.len, "strided row: width");
-        let Some(src) = src else {
-            dst.fill(fill);
-            return;
-        };
+        match src {
+            Some(src) => {
+                dst[..self.lo].fill(fill);
+                dst[self.hi..].fill(fill);
+                self.copy_inside(dst, src);
+            }
+            None => dst.fill(fill),
+        }
+    }
+
+    /// Writes the entries of the view that come from `src` into `dst`, leaving the padding as it
+    /// was.
+    ///
+    /// # Panics
+    /// As [`copy`](Self::copy).
+    #[inline(always)]
+    pub(super) fn copy_inside(&self, dst: &mut [f32], src: &[f32]) {
         let (lo, hi, stride) = (self.lo, self.hi, self.stride);
-        dst[..lo].fill(fill);
-        dst[hi..].fill(fill);
         let n = hi - lo;
         if n == 0 {
             return;
@@ -347,15 +365,6 @@ impl Span {
             _ => body.iter_mut().zip(src.chunks_exact(stride)).for_each(|(d, chunk)| *d = chunk[0]),
         }
         last[0] = src[(n - 1) * stride];
-    }
-}
-
-/// One padded row split into phases of `width` values each (see [`Span::phases`]): `src` is
-/// the image row (`None` for a padding row).
-#[inline(always)]
-pub(super) fn phased_row(dst: &mut [f32], src: Option<&[f32]>, phases: &[Span], width: usize, fill: f32) {
-    for (phase, span) in dst.chunks_exact_mut(width).zip(phases) {
-        span.copy(phase, src, fill);
     }
 }
 

@@ -14,7 +14,7 @@
 
 use super::conv::TILE_FLOATS;
 use super::matmul::matmul_set;
-use super::window::{LANES, Span, Window, for_each_plane, phased_row, resize_scratch};
+use super::window::{LANES, Span, Window, for_each_plane, resize_scratch};
 use super::{Activation, activate};
 
 /// Outputs per tile side.
@@ -183,16 +183,27 @@ fn band_width(tiles_w: usize) -> usize {
 /// Copies the input rows that tile rows `ty0..ty0 + rows` read into `band` (zero outside the
 /// image, padded coordinates), each row split into `M` `phases` of `width` (columns `M·t + p`) so
 /// that column `j` of consecutive tiles is a contiguous run.
+///
+/// `band` is empty, or holds what this wrote for another channel of the same band of tile rows
+/// (a scratch buffer of [`for_each_plane`] lives for one loop): the zeros of the padding are
+/// the same for every channel, so they are written once, when the buffer is first sized.
 #[inline(always)]
 fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, phases: &[Span], ty0: usize, rows: usize, width: usize) {
-    let len = (M * rows + 2) * M * width;
-    // Every element is written below (zeros in the padding), so the buffer is only resized.
-    band.resize(len, 0.0);
+    let row_len = M * width;
+    let len = (M * rows + 2) * row_len;
+    if band.len() != len {
+        band.clear();
+        band.resize(len, 0.0);
+    }
     let top = g.pad[0];
-    for (r, dst) in band[..len].chunks_exact_mut(M * width).enumerate() {
+    for (r, dst) in band.chunks_exact_mut(row_len).enumerate() {
         let ih = M * ty0 + r;
-        let src = (ih >= top && ih - top < g.h).then(|| &plane[(ih - top) * g.w..][..g.w]);
-        phased_row(dst, src, phases, width, 0.0);
+        if ih >= top && ih - top < g.h {
+            let src = &plane[(ih - top) * g.w..][..g.w];
+            for (p, span) in phases.iter().enumerate() {
+                span.copy_inside(&mut dst[p * width..][..width], src);
+            }
+        }
     }
 }
 

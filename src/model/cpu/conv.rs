@@ -32,8 +32,9 @@ pub(super) fn gemm_conv(
     let columns = window.out_len();
     if window.is_pointwise() {
         #[cfg(not(target_family = "wasm"))]
-        return pointwise(x, weight, bias, cin, cout, columns, act, out);
-        #[cfg(target_family = "wasm")]
+        if let Some(tile) = pointwise_tile(columns, rayon::current_num_threads()) {
+            return pointwise_tiled(x, weight, bias, cin, cout, columns, tile, act, out);
+        }
         matmul_set(cout, columns, depth, out, columns, weight, x, columns);
     } else {
         let tile_columns = TILE_COLUMNS.min(TILE_FLOATS / depth.max(1));
@@ -55,30 +56,31 @@ pub(super) fn gemm_conv(
 }
 
 /// A 1×1 stride-1 convolution of one image natively, `out = act(W · x + bias)` (`out` `[cout,
-/// columns]`), in blocks of output channels × pixels: each block one task of a parallel loop,
-/// its product on one thread, then its bias and activation while the block is still in cache.
+/// columns]`), in tiles of `tile` pixels (all channels): each tile one task of a parallel loop,
+/// its product on one thread, then its bias and activation while the tile is still in cache.
 /// One parallel loop per layer, where the product's own threads and a separate pass over the
 /// output were two (each a fork and join of every thread, and the pass a trip through memory).
 #[cfg(not(target_family = "wasm"))]
 #[allow(clippy::too_many_arguments)]
 #[allow(unsafe_code)]
-fn pointwise(
+fn pointwise_tiled(
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
     cin: usize,
     cout: usize,
     columns: usize,
+    tile: usize,
     act: Activation,
     out: &mut [f32],
 ) {
     use rayon::prelude::*;
 
-    /// `out`'s start, for the tasks that each write their own block of it.
-    struct Blocks(*mut f32);
-    // SAFETY: the tasks write disjoint blocks (see below); the pointer is only offset and passed on.
-    unsafe impl Sync for Blocks {}
-    impl Blocks {
+    /// `out`'s start, for the tasks that each write their own tile of it.
+    struct Tiles(*mut f32);
+    // SAFETY: the tasks write disjoint tiles (see below); the pointer is only offset and passed on.
+    unsafe impl Sync for Tiles {}
+    impl Tiles {
         fn at(&self, offset: usize) -> *mut f32 {
             // SAFETY: callers pass offsets inside `out` (asserted below).
             unsafe { self.0.add(offset) }
@@ -87,40 +89,39 @@ fn pointwise(
 
     assert!(out.len() >= cout * columns, "pointwise: output too short");
     assert!(bias.len() >= cout, "pointwise: bias too short");
-    let (rows_per_block, tile) = pointwise_blocks(cout, columns, rayon::current_num_threads());
-    let tiles = columns.div_ceil(tile);
-    let blocks = Blocks(out.as_mut_ptr());
-    (0..cout.div_ceil(rows_per_block) * tiles).into_par_iter().for_each(|b| {
-        let (r0, c0) = (b / tiles * rows_per_block, b % tiles * tile);
-        let (rows, n) = (rows_per_block.min(cout - r0), tile.min(columns - c0));
+    assert!(tile > 0, "pointwise: empty tiles");
+    let tiles = Tiles(out.as_mut_ptr());
+    (0..columns.div_ceil(tile)).into_par_iter().for_each(|t| {
+        let (c0, n) = (t * tile, tile.min(columns - t * tile));
         super::pool::in_task(|| {
-            // SAFETY: the blocks partition `out`'s `cout × columns` values (row blocks ×
-            // column tiles), so this task alone touches rows `r0..r0 + rows`, columns
-            // `c0..c0 + n`: the product writes them (checking the inputs' extents), then each row
-            // piece is borrowed once, after the product has written all of it.
-            unsafe { product_into(rows, n, cin, blocks.at(r0 * columns + c0), columns, &weight[r0 * cin..], &x[c0..], columns) };
-            for r in r0..r0 + rows {
-                let piece = unsafe { std::slice::from_raw_parts_mut(blocks.at(r * columns + c0), n) };
+            // SAFETY: the tiles partition `out`'s `cout × columns` values by column, so this
+            // task alone touches columns `c0..c0 + n` of every row: the product writes them
+            // (checking the inputs' extents), then each row's piece is borrowed once, after the
+            // product has written all of it.
+            unsafe { product_into(cout, n, cin, tiles.at(c0), columns, weight, &x[c0..], columns) };
+            for (r, &b) in bias.iter().enumerate().take(cout) {
+                let piece = unsafe { std::slice::from_raw_parts_mut(tiles.at(r * columns + c0), n) };
                 super::window::vectorized(
                     #[inline(always)]
-                    || super::activate_biased(act, bias[r], piece),
+                    || super::activate_biased(act, b, piece),
                 );
             }
         });
     });
 }
 
-/// Output channels and pixels per block of [`pointwise`]: about four blocks per thread (so
-/// that a thread held up by another process holds back a small part of the layer), pixel
-/// tiles of at least 256 in multiples of 64, and at least 16 channels per block. One block on
-/// one thread.
+/// Pixels per tile of [`pointwise_tiled`], or `None` where it does not pay: one thread, or
+/// fewer than 256 pixels per thread (NanoDet-g's 13×13 and EfficientNet-Lite0's 7×7 and 14×14
+/// layers: splitting them by channel instead repacked the input for every block, 5 % of an
+/// EfficientNet-Lite0 frame, so they stay one product on all threads). Otherwise as many
+/// tiles as threads times up to four, in multiples of 16 pixels (one AVX-512 vector).
 #[cfg(not(target_family = "wasm"))]
-fn pointwise_blocks(channels: usize, pixels: usize, threads: usize) -> (usize, usize) {
-    let target = if threads > 1 { 4 * threads } else { 1 };
-    let tiles = (pixels / 256).clamp(1, target);
-    let row_blocks = target.div_ceil(tiles).min(channels.div_ceil(16)).max(1);
-    let tile = pixels.div_ceil(tiles).next_multiple_of(64).min(pixels);
-    (channels.div_ceil(row_blocks), tile)
+fn pointwise_tile(pixels: usize, threads: usize) -> Option<usize> {
+    let per_thread = (pixels / 256 / threads.max(1)).min(4);
+    if threads < 2 || per_thread == 0 {
+        return None;
+    }
+    Some(pixels.div_ceil(per_thread * threads).next_multiple_of(16))
 }
 
 /// `col[(ci·k + kh)·k + kw][r·ow + ow'] = x[ci][ih][iw]` for output rows `oh0..oh0 + rows`,
@@ -154,23 +155,24 @@ fn im2col(x: &[f32], cin: usize, g: &Window, oh0: usize, rows: usize, col: &mut 
 
 #[cfg(all(test, not(target_family = "wasm")))]
 mod tests {
-    use super::pointwise_blocks;
+    use super::pointwise_tile;
 
     #[test]
-    fn pointwise_blocks_cover_the_output_in_a_few_tasks_per_thread() {
-        // (channels, pixels, threads) → blocks
-        for (channels, pixels, threads, want) in [
-            (96, 112 * 112, 2, 8),
-            (1152, 49, 2, 8),
-            (16, 49, 2, 1),
-            (40, 1050, 2, 8),
-            (96, 112 * 112, 1, 1),
-            (1, 1, 4, 1),
+    fn pointwise_tiles_split_large_layers_a_few_per_thread() {
+        // (pixels, threads) → tiles
+        for (pixels, threads, want) in [
+            (112 * 112, 2, Some(8)),
+            (56 * 56, 2, Some(8)),
+            (28 * 28, 2, Some(2)),
+            (26 * 26, 2, Some(2)),
+            (52 * 52, 2, Some(8)),
+            (14 * 14, 2, None),
+            (7 * 7, 2, None),
+            (112 * 112, 1, None),
+            (1, 4, None),
         ] {
-            let (rows, tile) = pointwise_blocks(channels, pixels, threads);
-            assert!(rows >= 1 && tile >= 1 && rows <= channels && tile <= pixels);
-            let blocks = channels.div_ceil(rows) * pixels.div_ceil(tile);
-            assert_eq!(blocks, want, "{channels} channels × {pixels} pixels, {threads} threads: {rows} × {tile}");
+            let tiles = pointwise_tile(pixels, threads).map(|tile| pixels.div_ceil(tile));
+            assert_eq!(tiles, want, "{pixels} pixels, {threads} threads");
         }
     }
 }

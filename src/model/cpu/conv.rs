@@ -99,13 +99,16 @@ fn pointwise_tiled(
             // (checking the inputs' extents), then each row's piece is borrowed once, after the
             // product has written all of it.
             unsafe { product_into(cout, n, cin, tiles.at(c0), columns, weight, &x[c0..], columns) };
-            for (r, &b) in bias.iter().enumerate().take(cout) {
-                let piece = unsafe { std::slice::from_raw_parts_mut(tiles.at(r * columns + c0), n) };
-                super::window::vectorized(
-                    #[inline(always)]
-                    || super::activate_biased(act, b, piece),
-                );
-            }
+            super::window::vectorized(
+                #[inline(always)]
+                || {
+                    for (r, &b) in bias.iter().enumerate().take(cout) {
+                        // SAFETY: this task's piece of row `r`, written by the product above.
+                        let piece = unsafe { std::slice::from_raw_parts_mut(tiles.at(r * columns + c0), n) };
+                        super::activate_biased(act, b, piece);
+                    }
+                },
+            );
         });
     });
 }

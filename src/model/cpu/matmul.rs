@@ -61,14 +61,23 @@ fn checked_product(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    // The extent each operand must have; `checked_mul` so that absurd shapes fail the assert
-    // instead of wrapping around to a small number.
-    let extent = |rows: usize, stride: usize| (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(n));
+    check_operands(m, n, k, dst_rs, lhs, rhs, rhs_rs);
+    assert!(extent(m, n, dst_rs).is_some_and(|len| dst.len() >= len), "matmul: dst too short");
+    product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, accumulate);
+}
+
+/// Asserts that the row strides hold a row and that `lhs` (`m × k`) and `rhs` (`k × n` at row
+/// stride `rhs_rs`) hold every value the product reads; `m`, `n` and `k` are not zero.
+fn check_operands(m: usize, n: usize, k: usize, dst_rs: usize, lhs: &[f32], rhs: &[f32], rhs_rs: usize) {
     assert!(n <= dst_rs && n <= rhs_rs, "matmul: row strides shorter than a row");
     assert!(m.checked_mul(k).is_some_and(|len| lhs.len() >= len), "matmul: lhs too short");
-    assert!(extent(k, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul: rhs too short");
-    assert!(extent(m, dst_rs).is_some_and(|len| dst.len() >= len), "matmul: dst too short");
-    product(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, accumulate);
+    assert!(extent(k, n, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul: rhs too short");
+}
+
+/// The extent of `rows` (≥ 1) rows of `n` values at row stride `stride`; `None` where it
+/// overflows, so that absurd shapes fail the asserts instead of wrapping around to a small number.
+fn extent(rows: usize, n: usize, stride: usize) -> Option<usize> {
+    (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(n))
 }
 
 /// `dst[i·dst_rs + j] = Σ_p lhs[i·k + p] · rhs[p·rhs_rs + j]` for `i < m`, `j < n`, natively,
@@ -98,11 +107,8 @@ pub(super) unsafe fn product_into(
     if m == 0 || n == 0 {
         return;
     }
-    let extent = |rows: usize, stride: usize| (rows - 1).checked_mul(stride).and_then(|v| v.checked_add(n));
     assert!(k > 0, "matmul: empty sum");
-    assert!(n <= dst_rs && n <= rhs_rs, "matmul: row strides shorter than a row");
-    assert!(m.checked_mul(k).is_some_and(|len| lhs.len() >= len), "matmul: lhs too short");
-    assert!(extent(k, rhs_rs).is_some_and(|len| rhs.len() >= len), "matmul: rhs too short");
+    check_operands(m, n, k, dst_rs, lhs, rhs, rhs_rs);
     // SAFETY: the inputs' extents are asserted above, `dst`'s is the caller's promise.
     unsafe { gemm_raw(m, n, k, dst, dst_rs, lhs, rhs, rhs_rs, false) }
 }

@@ -95,9 +95,7 @@ impl Window {
         }
         let rows = scratch[self.pad[0] * row_len..][..self.h * row_len].chunks_exact_mut(row_len);
         for (dst, src) in rows.zip(plane.chunks_exact(self.w)) {
-            for (p, span) in phases.iter().enumerate() {
-                span.copy_inside(&mut dst[p * span.len..][..span.len], src);
-            }
+            copy_phases(dst, src, phases, self.phase_width());
         }
     }
 
@@ -344,7 +342,7 @@ impl Span {
     /// # Panics
     /// As [`copy`](Self::copy).
     #[inline(always)]
-    pub(super) fn copy_inside(&self, dst: &mut [f32], src: &[f32]) {
+    fn copy_inside(&self, dst: &mut [f32], src: &[f32]) {
         let (lo, hi, stride) = (self.lo, self.hi, self.stride);
         let n = hi - lo;
         if n == 0 {
@@ -365,6 +363,15 @@ impl Span {
             _ => body.iter_mut().zip(src.chunks_exact(stride)).for_each(|(d, chunk)| *d = chunk[0]),
         }
         last[0] = src[(n - 1) * stride];
+    }
+}
+
+/// Copies image row `src` into the phases (each `width` wide, see [`Span::phases`]) of one
+/// padded row `dst`, leaving their padding as it was.
+#[inline(always)]
+pub(super) fn copy_phases(dst: &mut [f32], src: &[f32], phases: &[Span], width: usize) {
+    for (p, span) in phases.iter().enumerate() {
+        span.copy_inside(&mut dst[p * width..][..width], src);
     }
 }
 

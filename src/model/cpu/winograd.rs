@@ -14,7 +14,7 @@
 
 use super::conv::TILE_FLOATS;
 use super::matmul::matmul_set;
-use super::window::{LANES, Span, Window, for_each_plane, resize_scratch};
+use super::window::{LANES, Span, Window, copy_phases, for_each_plane, resize_scratch};
 use super::{Activation, activate};
 
 /// Outputs per tile side.
@@ -199,10 +199,7 @@ fn fill_band(band: &mut Vec<f32>, plane: &[f32], g: &Window, phases: &[Span], ty
     for (r, dst) in band.chunks_exact_mut(row_len).enumerate() {
         let ih = M * ty0 + r;
         if ih >= top && ih - top < g.h {
-            let src = &plane[(ih - top) * g.w..][..g.w];
-            for (p, span) in phases.iter().enumerate() {
-                span.copy_inside(&mut dst[p * width..][..width], src);
-            }
+            copy_phases(dst, &plane[(ih - top) * g.w..][..g.w], phases, width);
         }
     }
 }

@@ -13,6 +13,10 @@
 
 #[cfg(not(target_family = "wasm"))]
 use std::cell::Cell;
+#[cfg(not(target_family = "wasm"))]
+use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(target_family = "wasm"))]
+use std::time::{Duration, Instant};
 
 #[cfg(not(target_family = "wasm"))]
 thread_local! {
@@ -26,14 +30,65 @@ thread_local! {
 pub(in crate::model) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(not(target_family = "wasm"))]
     if rayon::current_thread_index().is_none() {
-        return rayon::scope(|_| {
+        let done = AtomicBool::new(false);
+        return rayon::scope(|scope| {
+            let (home, done) = (rayon::current_thread_index(), &done);
+            scope.spawn_broadcast(move |_, thread| {
+                if Some(thread.index()) != home {
+                    keep_busy(done);
+                }
+            });
             FORWARD.set(true);
-            // Cleared even if `f` panics (the panic is passed on to the caller by `scope`).
+            // Cleared even if `f` panics (the panic is passed on to the caller by `scope`), and
+            // the other threads released.
             let _clear = Reset(false);
+            let _release = Release(done);
             f()
         });
     }
     f()
+}
+
+/// How long [`keep_busy`] goes on looking without finding a task before it gives the thread back
+/// to rayon (which lets it sleep).
+#[cfg(not(target_family = "wasm"))]
+const IDLE_LIMIT: Duration = Duration::from_micros(500);
+
+/// Keeps one of the pool's other threads looking for the forward pass's tasks until `done`, so
+/// that a parallel loop's tasks start at once: an idle rayon thread goes to sleep after a few
+/// dozen rounds without work, and waking it again takes a system call and, in a virtual machine,
+/// often a trip through the host.
+///
+/// It also stops after [`IDLE_LIMIT`] without a task. Rayon may run this job on a thread that
+/// is itself waiting for the other half of a `join` it stole from the pass (the job comes from
+/// the thread's own queue): until this returns, that `join` cannot finish, the pass waits for it
+/// and no task comes, so the limit turns what would be a deadlock into one short stall.
+#[cfg(not(target_family = "wasm"))]
+fn keep_busy(done: &AtomicBool) {
+    let mut idle_since = None;
+    while !done.load(Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            idle_since = None;
+            continue;
+        }
+        let now = Instant::now();
+        match idle_since {
+            None => idle_since = Some(now),
+            Some(since) if now.duration_since(since) > IDLE_LIMIT => return,
+            Some(_) => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// Sets its flag when dropped: the forward pass is over, the other threads may rest.
+#[cfg(not(target_family = "wasm"))]
+struct Release<'a>(&'a AtomicBool);
+
+#[cfg(not(target_family = "wasm"))]
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// Runs `f`, one task of a kernel's parallel loop: the matrix products it makes run on this
@@ -83,5 +138,26 @@ mod tests {
         let caught = std::panic::catch_unwind(|| on_pool(|| panic!("in the pass")));
         assert!(caught.is_err());
         assert!(rayon::broadcast(|_| !FORWARD.get()).into_iter().all(|clear| clear));
+
+        // Many short passes whose loops split into nested joins (as `zeros` and the kernels'
+        // loops do). A thread kept busy for a pass may pick up that job inside a stolen half of
+        // one of them: that must cost a stall at most, never a hang (without `IDLE_LIMIT` this
+        // hung within 50,000 passes about one run in two). In the same test as the checks above,
+        // whose broadcasts would see these passes' flags. A watchdog turns a hang into a failure.
+        use rayon::prelude::*;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..50_000 {
+                let sum = on_pool(|| {
+                    let mut v = Vec::with_capacity(1 << 12);
+                    v.par_extend(rayon::iter::repeat_n(1u32, 1 << 12));
+                    v.par_chunks(64).map(|c| c.iter().sum::<u32>()).sum::<u32>()
+                });
+                assert_eq!(sum, 1 << 12);
+            }
+            sender.send(()).unwrap();
+        });
+        let finished = receiver.recv_timeout(Duration::from_secs(120));
+        assert!(finished.is_ok(), "the passes hung or failed");
     }
 }

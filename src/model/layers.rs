@@ -262,6 +262,21 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     burn::tensor::activation::sigmoid(x)
 }
 
+/// A detection head's levels `[b, width, h, w]` as one `[b, cells, width]` tensor: per image the
+/// cells of each level in turn (row-major), the first `classes` values of each cell through the
+/// sigmoid. On the CPU one parallel pass; elsewhere a transpose, sigmoid and concatenation.
+pub fn head_cells(levels: [Tensor<4>; 3], classes: usize) -> Tensor<3> {
+    if cpu::runs_on(&levels[0].device()) {
+        return cpu::head_cells(levels, classes);
+    }
+    let cells = levels.map(|y| {
+        let [b, c, h, w] = y.dims();
+        let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
+        Tensor::cat(vec![sigmoid(y.clone().narrow(2, 0, classes)), y.narrow(2, classes, c - classes)], 2)
+    });
+    Tensor::cat(cells.into(), 1)
+}
+
 /// Bilinear resampling to `size` with half-pixel centres (PyTorch `align_corners=False`, TF
 /// `half_pixel_centers=True`).
 ///

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::activation::Activation;
 use super::layers::{
-    ConvAct, ConvSpec, MaxPool, channel_range, forward_pass, resize_bilinear, sigmoid, writes_in_place,
+    ConvAct, ConvSpec, MaxPool, channel_range, forward_pass, head_cells, resize_bilinear, sigmoid, writes_in_place,
 };
 use super::weights::Weights;
 use crate::error::Result;
@@ -284,8 +284,14 @@ impl NanoDet {
     /// `[b, 3, 416, 416]` → `[b, cells, classes + 4 · bins]` (`[b, 3549, 124]` for NanoDet-g-416)
     pub fn forward_packed(&self, x: Tensor<4>) -> Tensor<3> {
         if !writes_in_place(&x.device()) {
-            let per_level = self.forward(x).into_iter().map(|l| Tensor::cat(vec![l.cls, l.reg], 2)).collect();
-            return Tensor::cat(per_level, 1);
+            let device = x.device();
+            return forward_pass(&device, || {
+                let p = self.neck(self.backbone(x));
+                let mut levels =
+                    p.into_iter().zip(&self.head).map(|(feat, level)| level.out.forward(level.tower.forward(feat)));
+                let mut next = || levels.next().expect("three levels");
+                head_cells([next(), next(), next()], self.classes)
+            });
         }
         let device = x.device();
         let towers: Vec<Tensor<4>> =

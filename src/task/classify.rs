@@ -363,7 +363,11 @@ impl ImageClassifier {
     /// Classifies `image`, reading the result back synchronously (native targets only).
     #[cfg(not(target_family = "wasm"))]
     pub fn classify(&self, image: &Image<'_>) -> Result<Classification> {
-        self.postprocess(&readback::read(self.frame_logits(image), "logits")?)
+        // The whole frame in one forward pass: on the CPU natively, the resize's parallel loop
+        // runs on the pool with the network's, in one hand-over.
+        crate::model::forward_pass(&self.device, || {
+            self.postprocess(&readback::read(self.frame_logits(image), "logits")?)
+        })
     }
 
     /// Classifies `image` with one asynchronous readback (the only kind WebGPU allows).

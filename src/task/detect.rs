@@ -252,8 +252,11 @@ impl ObjectDetector {
     /// Detects objects, reading the result back synchronously (native targets only).
     #[cfg(not(target_family = "wasm"))]
     pub fn detect(&self, image: &Image<'_>) -> Result<Detections> {
-        let (packed, transform) = self.frame_packed(image);
-        self.postprocess(&readback::read(packed, "detections")?, &transform)
+        // The whole frame in one forward pass (see `ImageClassifier::classify`).
+        crate::model::forward_pass(&self.device, || {
+            let (packed, transform) = self.frame_packed(image);
+            self.postprocess(&readback::read(packed, "detections")?, &transform)
+        })
     }
 
     /// Detects objects with one asynchronous readback (the only kind WebGPU allows).

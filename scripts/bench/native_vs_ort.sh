@@ -19,6 +19,7 @@ fi
 bench_python
 image=tests/fixtures/images/dog.jpg
 ratios="$(mktemp)"
+trap 'rm -f "$ratios"' EXIT
 for ((s = 1; s <= sittings; s++)); do
   for threads in 1 2; do
     ort="$("$PY" scripts/bench/ort_native.py --peer-onnx "$peer" --repeat "$repeat" --threads "$threads")"
@@ -27,6 +28,10 @@ for ((s = 1; s <= sittings; s++)); do
       theirs="$(sed -n "s/.*cpu $model: .*p50 \([0-9.]*\) ms.*/\1/p" <<<"$ort")"
       ours="$(RAYON_NUM_THREADS="$threads" "$bin" "$cmd" --backend cpu --repeat "$repeat" "$image" 2>&1 >/dev/null |
         sed -n 's/.*p50 \([0-9.]*\) ms.*/\1/p')"
+      if [ -z "$ours" ] || [ -z "$theirs" ]; then
+        echo "native_vs_ort: no p50 for $model at $threads thread(s) (sightline '$ours', onnxruntime '$theirs')" >&2
+        exit 1
+      fi
       ratio="$(awk -v a="$ours" -v b="$theirs" 'BEGIN { printf "%.2f", a / b }')"
       printf 'sitting %d, %d thread(s), %s: sightline %s ms, onnxruntime %s ms, ratio %s\n' \
         "$s" "$threads" "$model" "$ours" "$theirs" "$ratio"
@@ -42,4 +47,3 @@ for threads in 1 2; do
         printf "median over %d sittings, %d thread(s), %s: %.2f (min %.2f, max %.2f)\n", NR, t, m, median, v[1], v[NR] }'
   done
 done
-rm -f "$ratios"

@@ -10,7 +10,9 @@ mod weights;
 
 pub use efficientnet_lite::{EfficientNetLite, EfficientNetLiteConfig, global_average_pool};
 pub use gpu::gpu_input;
-pub use layers::{forward_pass, linear};
+#[cfg(not(target_family = "wasm"))]
+pub(crate) use layers::forward_pass;
+pub use layers::linear;
 pub use nanodet::{LevelOutput, NanoDet, NanoDetConfig};
 pub use weights::{DEFAULT_PRECISION, Precision, Weights};
 pub(crate) use weights::{tensor, transpose};

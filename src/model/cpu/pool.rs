@@ -14,6 +14,8 @@
 #[cfg(not(target_family = "wasm"))]
 use std::cell::Cell;
 #[cfg(not(target_family = "wasm"))]
+use std::sync::Arc;
+#[cfg(not(target_family = "wasm"))]
 use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(target_family = "wasm"))]
 use std::time::{Duration, Instant};
@@ -30,19 +32,21 @@ thread_local! {
 pub(in crate::model) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     #[cfg(not(target_family = "wasm"))]
     if rayon::current_thread_index().is_none() {
-        let done = AtomicBool::new(false);
-        return rayon::scope(|scope| {
-            let (home, done) = (rayon::current_thread_index(), &done);
-            scope.spawn_broadcast(move |_, thread| {
+        let done = Arc::new(AtomicBool::new(false));
+        return rayon::scope(|_| {
+            let (home, flag) = (rayon::current_thread_index(), Arc::clone(&done));
+            // Detached from the scope, so that the pass never waits for a thread that is busy
+            // elsewhere to reach its copy; a copy that starts after the pass finds `done` set.
+            rayon::spawn_broadcast(move |thread| {
                 if Some(thread.index()) != home {
-                    keep_busy(done);
+                    keep_busy(&flag);
                 }
             });
             FORWARD.set(true);
             // Cleared even if `f` panics (the panic is passed on to the caller by `scope`), and
             // the other threads released.
             let _clear = Reset(false);
-            let _release = Release(done);
+            let _release = Release(&done);
             f()
         });
     }
@@ -54,28 +58,39 @@ pub(in crate::model) fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[cfg(not(target_family = "wasm"))]
 const IDLE_LIMIT: Duration = Duration::from_micros(500);
 
+/// How long [`keep_busy`] runs at most, tasks or not (longer than a default model's frame here).
+#[cfg(not(target_family = "wasm"))]
+const BUSY_LIMIT: Duration = Duration::from_millis(50);
+
 /// Keeps one of the pool's other threads looking for the forward pass's tasks until `done`, so
 /// that a parallel loop's tasks start at once: an idle rayon thread goes to sleep after a few
 /// dozen rounds without work, and waking it again takes a system call and, in a virtual machine,
-/// often a trip through the host.
+/// often a trip through the host. Between tasks it yields to the OS as rayon's idle rounds do.
 ///
-/// It also stops after [`IDLE_LIMIT`] without a task. Rayon may run this job on a thread that
-/// is itself waiting for the other half of a `join` it stole from the pass (the job comes from
-/// the thread's own queue): until this returns, that `join` cannot finish, the pass waits for it
-/// and no task comes, so the limit turns what would be a deadlock into one short stall.
+/// It stops after [`IDLE_LIMIT`] without a task, and after [`BUSY_LIMIT`] in all. Rayon may run
+/// this job on a thread that is itself waiting inside a `join` it stole from the pass (the job
+/// comes from the thread's own queue): until this returns, that `join` cannot finish and the pass
+/// waits for it. With nothing else in the pool no task comes, and the idle limit ends the wait
+/// within 500 µs; with other work in the pool (another caller's pass, the caller's own rayon
+/// tasks), the total limit does. Either way a stall, never a deadlock.
 #[cfg(not(target_family = "wasm"))]
 fn keep_busy(done: &AtomicBool) {
+    let start = Instant::now();
     let mut idle_since = None;
     while !done.load(Ordering::Acquire) {
-        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+        let worked = rayon::yield_now() == Some(rayon::Yield::Executed);
+        let now = Instant::now();
+        if now.duration_since(start) > BUSY_LIMIT {
+            return;
+        }
+        if worked {
             idle_since = None;
             continue;
         }
-        let now = Instant::now();
         match idle_since {
             None => idle_since = Some(now),
             Some(since) if now.duration_since(since) > IDLE_LIMIT => return,
-            Some(_) => std::hint::spin_loop(),
+            Some(_) => std::thread::yield_now(),
         }
     }
 }
@@ -141,7 +156,7 @@ mod tests {
 
         // Many short passes whose loops split into nested joins (as `zeros` and the kernels'
         // loops do). A thread kept busy for a pass may pick up that job inside a stolen half of
-        // one of them: that must cost a stall at most, never a hang (without `IDLE_LIMIT` this
+        // one of them: that must cost a stall at most, never a hang (without the limits this
         // hung within 50,000 passes about one run in two). In the same test as the checks above,
         // whose broadcasts would see these passes' flags. A watchdog turns a hang into a failure.
         use rayon::prelude::*;

@@ -9,7 +9,7 @@ use burn::nn::conv::Conv2d;
 use burn::nn::{Linear, PaddingConfig2d};
 use burn::tensor::module::{interpolate, max_pool2d};
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions, MaxPoolOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use super::activation::Activation;
 use super::weights::{Weights, tensor};
@@ -266,7 +266,7 @@ pub fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// cells of each level in turn (row-major), the first `classes` values of each cell through the
 /// sigmoid. On the CPU one parallel pass; elsewhere a transpose, sigmoid and concatenation.
 pub fn head_cells(levels: [Tensor<4>; 3], classes: usize) -> Tensor<3> {
-    if cpu::runs_on(&levels[0].device()) {
+    if cpu::runs_on(&levels[0].device()) && levels.iter().all(|l| l.dtype() == DType::F32) {
         return cpu::head_cells(levels, classes);
     }
     let cells = levels.map(|y| {

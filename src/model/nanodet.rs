@@ -261,19 +261,24 @@ impl NanoDet {
     pub fn forward(&self, x: Tensor<4>) -> [LevelOutput; 3] {
         let device = x.device();
         forward_pass(&device, || {
-            let p = self.neck(self.backbone(x));
-            let mut outs = p.into_iter().zip(&self.head).map(|(feat, level)| {
-                let y = level.out.forward(level.tower.forward(feat));
+            self.head_planes(x).map(|y| {
                 let [b, c, h, w] = y.dims();
                 // [b, c, h, w] → [b, h*w, c]
                 let y = y.reshape([b, c, h * w]).swap_dims(1, 2);
                 let cls = sigmoid(y.clone().narrow(2, 0, self.classes));
                 let reg = y.narrow(2, self.classes, c - self.classes);
                 LevelOutput { cls, reg }
-            });
-            let mut next = || outs.next().expect("three levels");
-            [next(), next(), next()]
+            })
         })
+    }
+
+    /// The head's outputs per level as planes (scores not yet through the sigmoid).
+    ///
+    /// # Shapes
+    /// `[b, 3, 416, 416]` → per level `[b, classes + 4 · bins, G, G]` (G = 52, 26, 13)
+    fn head_planes(&self, x: Tensor<4>) -> [Tensor<4>; 3] {
+        let [p3, p4, p5] = self.neck(self.backbone(x));
+        [(p3, 0), (p4, 1), (p5, 2)].map(|(feat, i)| self.head[i].out.forward(self.head[i].tower.forward(feat)))
     }
 
     /// All outputs in one tensor, so a frame needs a single readback: per cell (levels finest
@@ -285,13 +290,7 @@ impl NanoDet {
     pub fn forward_packed(&self, x: Tensor<4>) -> Tensor<3> {
         if !writes_in_place(&x.device()) {
             let device = x.device();
-            return forward_pass(&device, || {
-                let p = self.neck(self.backbone(x));
-                let mut levels =
-                    p.into_iter().zip(&self.head).map(|(feat, level)| level.out.forward(level.tower.forward(feat)));
-                let mut next = || levels.next().expect("three levels");
-                head_cells([next(), next(), next()], self.classes)
-            });
+            return forward_pass(&device, || head_cells(self.head_planes(x), self.classes));
         }
         let device = x.device();
         let towers: Vec<Tensor<4>> =

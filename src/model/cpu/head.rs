@@ -14,6 +14,11 @@ pub(super) fn cells(
     classes: usize,
 ) -> Vec<f32> {
     assert!(classes <= width, "head cells: {classes} classes in {width} values");
+    assert!(
+        levels.iter().zip(sides).all(|(level, (h, w))| level.len() == batch * width * h * w),
+        "head cells: levels of {:?} values for {sides:?}",
+        levels.map(<[f32]>::len)
+    );
     let cells: usize = sides.iter().map(|(h, w)| h * w).sum();
     let mut out = zeros(batch * cells * width);
     if cells == 0 || width == 0 {
@@ -23,7 +28,6 @@ pub(super) fn cells(
         let mut first = 0;
         for (level, &(h, w)) in levels.iter().zip(sides) {
             let hw = h * w;
-            assert!(level.len() == batch * width * hw, "head cells: a level of {} values", level.len());
             if hw == 0 {
                 continue;
             }

@@ -27,7 +27,7 @@ use burn::backend::{Backend, Dispatch, DispatchDevice, Flex, Scalar, backend_ext
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Shape, Slice, Tensor, TensorData};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
 use burn_flex::FlexTensor;
 use std::sync::{Arc, OnceLock};
 
@@ -87,10 +87,10 @@ pub trait CpuKernels: Backend {
     /// `1 / (1 + e^-x)` for every value (vectorised; flex's runs the scalar `expf` per value).
     fn sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
-    /// A detection head's three levels `[b, width, h, w]` as one `[b, cells, width]` tensor (per
-    /// image the cells of `a`, then `b`, then `c`, each level's row-major), the first `classes`
-    /// values of every cell through the sigmoid: one pass, in parallel over rows of cells,
-    /// instead of a transpose, a sigmoid and two concatenations one after the other.
+    /// A detection head's three levels `[b, width, h, w]` (f32) as one `[b, cells, width]` tensor
+    /// (per image the cells of `a`, then `b`, then `c`, each level's row-major), the first
+    /// `classes` values of every cell through the sigmoid: one pass, in parallel over rows of
+    /// cells, instead of a transpose, a sigmoid and two concatenations one after the other.
     fn head_cells(
         a: FloatTensor<Self>,
         b: FloatTensor<Self>,
@@ -188,27 +188,15 @@ impl CpuKernels for Flex {
 
     fn head_cells(a: FlexTensor, b: FlexTensor, c: FlexTensor, classes: usize) -> FlexTensor {
         let levels = [a.to_contiguous(), b.to_contiguous(), c.to_contiguous()];
-        let shapes: Vec<Vec<usize>> = levels.iter().map(|l| l.layout().shape().to_vec()).collect();
-        let values: Vec<Option<&[f32]>> = levels.iter().map(|l| l.as_slice::<f32>()).collect();
+        let shapes = levels.each_ref().map(|l| l.layout().shape().to_vec());
         let [batch, width] = [shapes[0][0], shapes[0][1]];
-        let fits = shapes.iter().all(|s| s.len() == 4 && s[0] == batch && s[1] == width) && classes <= width;
-        if let (true, [Some(a), Some(b), Some(c)]) = (fits, values.as_slice()) {
-            let sides: Vec<(usize, usize)> = shapes.iter().map(|s| (s[2], s[3])).collect();
-            let out = head::cells([a, b, c], &sides, batch, width, classes);
-            let cells = sides.iter().map(|(h, w)| h * w).sum();
-            return from_vec(out, vec![batch, cells, width]);
-        }
-        // Not covered here (another dtype): flex's own operators, one after the other.
-        let cells = levels.map(|level| {
-            let s = level.layout().shape().to_vec();
-            let cells = Flex::float_swap_dims(Flex::float_reshape(level, Shape::new([s[0], s[1], s[2] * s[3]])), 1, 2);
-            let part = |cells, values: std::ops::Range<usize>| {
-                Flex::float_slice(cells, &[Slice::from(0..s[0]), Slice::from(0..s[2] * s[3]), Slice::from(values)])
-            };
-            let scores = <Flex as ActivationOps<Flex>>::sigmoid(part(cells.clone(), 0..classes));
-            Flex::float_cat(vec![scores, part(cells, classes..s[1])], 2)
-        });
-        Flex::float_cat(cells.into(), 1)
+        let fits = shapes.iter().all(|s| s.len() == 4 && s[0] == batch && s[1] == width);
+        assert!(fits, "head_cells: levels {shapes:?} differ in batch or width");
+        let values = levels.each_ref().map(|l| l.as_slice::<f32>().expect("head_cells: f32 levels"));
+        let sides = shapes.map(|s| (s[2], s[3]));
+        let out = head::cells(values, &sides, batch, width, classes);
+        let cells = sides.iter().map(|(h, w)| h * w).sum();
+        from_vec(out, vec![batch, cells, width])
     }
 }
 
@@ -362,7 +350,7 @@ pub(super) fn sigmoid<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     Tensor::from_dispatch(<Dispatch as CpuKernels>::sigmoid(x.into_dispatch()))
 }
 
-/// [`CpuKernels::head_cells`]; the levels must be on the flex device.
+/// [`CpuKernels::head_cells`]; the levels must be f32 tensors on the flex device.
 pub(super) fn head_cells(levels: [Tensor<4>; 3], classes: usize) -> Tensor<3> {
     let [a, b, c] = levels.map(Tensor::into_dispatch);
     Tensor::from_dispatch(<Dispatch as CpuKernels>::head_cells(a, b, c, classes))
